@@ -1,0 +1,80 @@
+//! Where tables live: an object store plus a path prefix.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+use crate::error::{Result, StorageError};
+use crate::table::Table;
+
+/// A directory of tables (one workspace) on some object store.
+#[derive(Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: Path,
+}
+
+impl Location {
+    /// A local directory, created if missing.
+    pub fn local(dir: &std::path::Path) -> Result<Location> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::BadLocation(format!("{}: {e}", dir.display())))?;
+        let store = LocalFileSystem::new_with_prefix(dir)?;
+        Ok(Location {
+            store: Arc::new(store),
+            prefix: Path::default(),
+        })
+    }
+
+    /// A sub-directory of this location.
+    pub fn child(&self, part: &str) -> Location {
+        Location {
+            store: self.store.clone(),
+            prefix: self.prefix.clone().join(part),
+        }
+    }
+
+    fn table_dir(&self, name: &str) -> Path {
+        self.prefix.clone().join(name)
+    }
+
+    pub async fn create_table(&self, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
+        Table::create(self.store.clone(), self.table_dir(name), name, schema).await
+    }
+
+    pub async fn open_table(&self, name: &str) -> Result<Table> {
+        Table::open(self.store.clone(), self.table_dir(name), name).await
+    }
+
+    pub async fn table_exists(&self, name: &str) -> Result<bool> {
+        Table::exists(self.store.as_ref(), &self.table_dir(name)).await
+    }
+
+    /// Drops a table; returns false when there was none.
+    pub async fn drop_table(&self, name: &str) -> Result<bool> {
+        Table::drop_table(self.store.as_ref(), &self.table_dir(name)).await
+    }
+
+    /// Names of the committed tables here, sorted.
+    pub async fn list_tables(&self) -> Result<Vec<String>> {
+        let listing = match self.store.list_with_delimiter(Some(&self.prefix)).await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names = Vec::new();
+        for dir in listing.common_prefixes {
+            let Some(name) = dir.filename() else { continue };
+            let versions = dir.clone().join("_versions");
+            let any = self.store.list(Some(&versions)).try_next().await?;
+            if any.is_some() {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}

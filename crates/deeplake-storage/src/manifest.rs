@@ -1,0 +1,298 @@
+//! Versioned manifests: the list of live fragments and the schema, one
+//! immutable JSON object per version at `_versions/<v, 20 digits>.json`.
+//!
+//! A commit creates the next version's object with a conditional put
+//! (`PutMode::Create`), so of two writers racing for the same version exactly
+//! one wins; the loser re-reads the latest manifest, rebases its transaction
+//! on it and tries the next number. Data files are written before the
+//! manifest that names them, so a crash at any instant leaves the last
+//! committed version intact and only unreferenced files behind.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow_schema::{Schema, SchemaRef};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StorageError};
+
+/// One immutable data file and the rows of it that are deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fragment {
+    /// File stem under `data/` (a UUID).
+    pub id: String,
+    pub rows: u64,
+    /// Deleted local rows as sorted, disjoint half-open ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<(u64, u64)>,
+}
+
+impl Fragment {
+    pub fn live_rows(&self) -> u64 {
+        self.rows - self.deleted.iter().map(|(a, b)| b - a).sum::<u64>()
+    }
+
+    pub fn is_deleted(&self, row: u64) -> bool {
+        let i = self.deleted.partition_point(|(_, end)| *end <= row);
+        self.deleted.get(i).is_some_and(|(start, _)| *start <= row)
+    }
+
+    /// Local row index of the `n`-th live row.
+    pub fn nth_live(&self, n: u64) -> u64 {
+        let mut row = n;
+        for (start, end) in &self.deleted {
+            if *start <= row {
+                row += end - start;
+            } else {
+                break;
+            }
+        }
+        row
+    }
+}
+
+/// Turns sorted row numbers into half-open ranges.
+pub fn to_ranges(rows: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some((_, end)) if *end == r => *end += 1,
+            _ => out.push((r, r + 1)),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u64,
+    pub schema: SchemaRef,
+    pub fragments: Vec<Fragment>,
+    pub timestamp_ms: u64,
+    pub operation: String,
+}
+
+impl Manifest {
+    pub fn live_rows(&self) -> u64 {
+        self.fragments.iter().map(Fragment::live_rows).sum()
+    }
+}
+
+/// What a commit changes, replayable on top of a newer manifest.
+#[derive(Debug, Clone)]
+pub enum Transaction {
+    Create {
+        schema: SchemaRef,
+    },
+    Append {
+        schema: SchemaRef,
+        fragments: Vec<Fragment>,
+    },
+    Overwrite {
+        schema: SchemaRef,
+        fragments: Vec<Fragment>,
+    },
+    /// Replaces fragments as they were in `base` (deletes, compaction).
+    Rewrite {
+        base: Vec<Fragment>,
+        replace_with: Vec<Fragment>,
+        operation: &'static str,
+    },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Transaction {
+    /// The manifest this transaction makes on top of `latest` (None: table is new).
+    fn apply(&self, latest: Option<&Manifest>) -> Result<Manifest> {
+        let version = latest.map_or(1, |m| m.version + 1);
+        let (schema, fragments, operation) = match (self, latest) {
+            (Transaction::Create { schema }, None) => (schema.clone(), vec![], "create"),
+            (Transaction::Create { .. }, Some(_)) => {
+                return Err(StorageError::TableExists(String::new()));
+            }
+            (_, None) => return Err(StorageError::TableNotFound(String::new())),
+            (Transaction::Append { schema, fragments }, Some(m)) => {
+                if !same_columns(schema, &m.schema) {
+                    return Err(StorageError::SchemaMismatch(
+                        "the table's schema changed while appending".into(),
+                    ));
+                }
+                let mut all = m.fragments.clone();
+                all.extend(fragments.iter().cloned());
+                (m.schema.clone(), all, "append")
+            }
+            (Transaction::Overwrite { schema, fragments }, Some(_)) => {
+                (schema.clone(), fragments.clone(), "overwrite")
+            }
+            (
+                Transaction::Rewrite {
+                    base,
+                    replace_with,
+                    operation,
+                },
+                Some(m),
+            ) => {
+                for f in base {
+                    if !m.fragments.contains(f) {
+                        return Err(StorageError::Conflict(format!(
+                            "fragment {} changed concurrently",
+                            f.id
+                        )));
+                    }
+                }
+                let first = m
+                    .fragments
+                    .iter()
+                    .position(|f| base.contains(f))
+                    .unwrap_or(m.fragments.len());
+                let mut all: Vec<Fragment> = Vec::with_capacity(m.fragments.len());
+                for (i, f) in m.fragments.iter().enumerate() {
+                    if i == first {
+                        all.extend(replace_with.iter().cloned());
+                    }
+                    if !base.contains(f) {
+                        all.push(f.clone());
+                    }
+                }
+                if first == m.fragments.len() {
+                    all.extend(replace_with.iter().cloned());
+                }
+                (m.schema.clone(), all, *operation)
+            }
+        };
+        Ok(Manifest {
+            version,
+            schema,
+            fragments,
+            timestamp_ms: now_ms(),
+            operation: operation.into(),
+        })
+    }
+}
+
+/// Schemas are compatible for appends when names and types match, in order.
+pub fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+/// The manifests of one table directory.
+pub struct Log<'a> {
+    pub store: &'a dyn ObjectStore,
+    pub dir: &'a Path,
+}
+
+impl Log<'_> {
+    fn version_path(&self, v: u64) -> Path {
+        self.dir
+            .clone()
+            .join("_versions")
+            .join(format!("{v:020}.json"))
+    }
+
+    fn hint_path(&self) -> Path {
+        self.dir.clone().join("_latest")
+    }
+
+    pub async fn load(&self, version: u64) -> Result<Option<Manifest>> {
+        match self.store.get(&self.version_path(version)).await {
+            Ok(r) => Ok(Some(serde_json::from_slice(&r.bytes().await?)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn exists(&self, version: u64) -> Result<bool> {
+        match self.store.head(&self.version_path(version)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The newest committed version, or None when the table does not exist.
+    ///
+    /// Starts from the `_latest` hint (a lower bound, rewritten after each
+    /// commit) and probes forward; falls back to listing when the hint is
+    /// missing or names a version that no longer exists.
+    pub async fn latest_version(&self) -> Result<Option<u64>> {
+        let hint = match self.store.get(&self.hint_path()).await {
+            Ok(r) => std::str::from_utf8(&r.bytes().await?)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut v = match hint {
+            Some(h) if self.exists(h).await? => h,
+            _ => match self.list_versions().await?.last() {
+                Some(v) => *v,
+                None => return Ok(None),
+            },
+        };
+        while self.exists(v + 1).await? {
+            v += 1;
+        }
+        Ok(Some(v))
+    }
+
+    pub async fn list_versions(&self) -> Result<Vec<u64>> {
+        use futures::TryStreamExt;
+        let prefix = self.dir.clone().join("_versions");
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let mut versions: Vec<u64> = metas
+            .iter()
+            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    pub async fn latest(&self) -> Result<Option<Manifest>> {
+        match self.latest_version().await? {
+            Some(v) => self.load(v).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Commits `txn`, rebasing on concurrent commits until it lands.
+    pub async fn commit(&self, txn: &Transaction) -> Result<Manifest> {
+        loop {
+            let latest = self.latest().await?;
+            let next = txn.apply(latest.as_ref())?;
+            let body = serde_json::to_vec(&next)?;
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(
+                    &self.version_path(next.version),
+                    PutPayload::from(body),
+                    opts,
+                )
+                .await
+            {
+                Ok(_) => {
+                    // The hint is only an accelerator; losing it costs a listing.
+                    let hint = PutPayload::from(next.version.to_string().into_bytes());
+                    let _ = self.store.put(&self.hint_path(), hint).await;
+                    return Ok(next);
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
