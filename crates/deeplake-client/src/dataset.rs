@@ -1,0 +1,219 @@
+//! Direct, SQL-free access to a table for training: rows, column slices and
+//! batch iteration, reading only the projected columns.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use deeplake_storage::Table;
+use deeplake_types::{cell, SpecType, Value};
+use tokio::runtime::Runtime;
+
+use crate::error::{ClientError, Result};
+use crate::runtime::block;
+
+/// One row: `(column, value)` pairs in column order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<(String, Value)>);
+
+impl Row {
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+}
+
+/// An open table at one version (`refresh()` moves it to the newest).
+pub struct Dataset {
+    table: Table,
+    rt: Arc<Runtime>,
+}
+
+fn table_error(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Table(e.to_string())
+}
+
+impl Dataset {
+    pub(crate) fn new(table: Table, rt: Arc<Runtime>) -> Dataset {
+        Dataset { table, rt }
+    }
+
+    pub fn name(&self) -> &str {
+        self.table.name()
+    }
+    pub fn len(&self) -> u64 {
+        self.table.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+    pub fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+    pub fn version(&self) -> u64 {
+        self.table.version()
+    }
+    /// The storage handle, for engines that read the table directly.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Spec types of the columns, in order.
+    pub fn spec_types(&self) -> Result<Vec<(String, SpecType)>> {
+        self.schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok((
+                    f.name().clone(),
+                    SpecType::of_field(f).map_err(table_error)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sees commits made since opening; returns whether the version changed.
+    pub fn refresh(&mut self) -> Result<bool> {
+        Ok(block(&self.rt, self.table.refresh())?)
+    }
+
+    /// Every committed version, oldest first.
+    pub fn versions(&self) -> Result<Vec<u64>> {
+        Ok(block(&self.rt, self.table.versions())?)
+    }
+
+    /// The same table as of another committed version.
+    pub fn checkout(&self, version: u64) -> Result<Dataset> {
+        let t = block(&self.rt, self.table.checkout(version))?;
+        Ok(Dataset::new(t, self.rt.clone()))
+    }
+
+    fn column_names(&self, columns: Option<&[&str]>) -> Result<()> {
+        if let Some(cols) = columns {
+            let schema = self.schema();
+            for c in cols {
+                if schema.field_with_name(c).is_err() {
+                    return Err(ClientError::Table(format!(
+                        "Column '{c}' does not exist in table '{}'",
+                        self.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads rows by index (any order), only the given columns.
+    pub fn take(&self, rows: &[u64], columns: Option<&[&str]>) -> Result<RecordBatch> {
+        self.column_names(columns)?;
+        Ok(block(&self.rt, self.table.take(rows, columns))?)
+    }
+
+    /// Row `i` with every column as a loose value.
+    pub fn get(&self, i: u64) -> Result<Row> {
+        let batch = self.take(&[i], None)?;
+        let types = self.spec_types()?;
+        let values = types
+            .into_iter()
+            .zip(batch.columns())
+            .map(|((name, ty), array)| {
+                Ok((name, cell(array.as_ref(), ty, 0).map_err(table_error)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Row(values))
+    }
+
+    /// Rows `start..end` of one column.
+    pub fn column(&self, name: &str, start: u64, end: u64) -> Result<ArrayRef> {
+        let end = end.min(self.len());
+        let rows: Vec<u64> = (start.min(end)..end).collect();
+        Ok(self.take(&rows, Some(&[name]))?.column(0).clone())
+    }
+
+    /// Iterates in row order in batches of `size` rows; with `drop_last` a
+    /// final short batch is left out.
+    pub fn batches(
+        &self,
+        size: usize,
+        drop_last: bool,
+        columns: Option<&[&str]>,
+    ) -> Result<Batches> {
+        if size == 0 {
+            return Err(ClientError::Table("batch size must be positive".into()));
+        }
+        self.column_names(columns)?;
+        let owned: Option<Vec<String>> = columns.map(|c| c.iter().map(|s| s.to_string()).collect());
+        Ok(Batches {
+            table: self.table.clone(),
+            rt: self.rt.clone(),
+            columns: owned,
+            size,
+            drop_last,
+            next_fragment: 0,
+            pending: vec![],
+            pending_rows: 0,
+        })
+    }
+}
+
+/// Iterator over fixed-size batches of a table.
+pub struct Batches {
+    table: Table,
+    rt: Arc<Runtime>,
+    columns: Option<Vec<String>>,
+    size: usize,
+    drop_last: bool,
+    next_fragment: usize,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+}
+
+impl Batches {
+    fn fill(&mut self) -> Result<()> {
+        let n = self.table.manifest().fragments.len();
+        while self.pending_rows < self.size && self.next_fragment < n {
+            let cols: Option<Vec<&str>> = self
+                .columns
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect());
+            let b = block(
+                &self.rt,
+                self.table
+                    .read_fragment(self.next_fragment, cols.as_deref()),
+            )?;
+            self.next_fragment += 1;
+            if b.num_rows() > 0 {
+                self.pending_rows += b.num_rows();
+                self.pending.push(b);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.fill() {
+            return Some(Err(e));
+        }
+        if self.pending_rows == 0 || (self.drop_last && self.pending_rows < self.size) {
+            return None;
+        }
+        let schema = self.pending[0].schema();
+        let all = match arrow_select::concat::concat_batches(&schema, &self.pending) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(table_error(e))),
+        };
+        let take = self.size.min(all.num_rows());
+        let out = all.slice(0, take);
+        let rest = all.slice(take, all.num_rows() - take);
+        self.pending_rows = rest.num_rows();
+        self.pending = if self.pending_rows > 0 {
+            vec![rest]
+        } else {
+            vec![]
+        };
+        Some(Ok(out))
+    }
+}

@@ -1,0 +1,204 @@
+//! Column ingest: checking and typing caller data into one Arrow batch
+//! before anything is written, so bad input leaves nothing behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{Field, Schema};
+use deeplake_types::{build_array, coerce_array, infer_type, resolve_size, SpecType, Value};
+
+use crate::error::{ClientError, Result};
+
+/// One column of input: loose values or a ready Arrow array.
+#[derive(Debug, Clone)]
+pub enum Column {
+    Values(Vec<Value>),
+    Arrow(ArrayRef),
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Values(v) => v.len(),
+            Column::Arrow(a) => a.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<Value>> for Column {
+    fn from(v: Vec<Value>) -> Self {
+        Column::Values(v)
+    }
+}
+
+impl From<ArrayRef> for Column {
+    fn from(a: ArrayRef) -> Self {
+        Column::Arrow(a)
+    }
+}
+
+/// What to do when the table already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The spec's behaviour: an existing table is a `TableError`.
+    #[default]
+    Create,
+    /// Add rows; the data must fit the table's schema.
+    Append,
+    /// Replace the contents atomically as a new version.
+    Overwrite,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = ClientError;
+    fn from_str(s: &str) -> Result<Mode> {
+        match s.to_ascii_lowercase().as_str() {
+            "create" => Ok(Mode::Create),
+            "append" => Ok(Mode::Append),
+            "overwrite" => Ok(Mode::Overwrite),
+            other => Err(ClientError::Ingest(format!(
+                "Unknown mode '{other}': use 'create', 'append' or 'overwrite'."
+            ))),
+        }
+    }
+}
+
+/// Parses the user's schema hints, keeping FILE columns apart.
+pub fn parse_schema(schema: &[(String, String)]) -> Result<HashMap<String, SpecType>> {
+    let mut out = HashMap::new();
+    for (col, ty) in schema {
+        let parsed: SpecType = ty
+            .parse()
+            .map_err(|e| ClientError::Ingest(format!("Invalid schema for column '{col}': {e}")))?;
+        out.insert(col.clone(), parsed);
+    }
+    Ok(out)
+}
+
+/// Checks and types all columns into one batch.
+///
+/// With `existing` (an append), columns take the table's types, missing
+/// columns become nulls, and unknown columns are refused.
+pub fn prepare(
+    data: Vec<(String, Column)>,
+    hints: &HashMap<String, SpecType>,
+    existing: Option<&Schema>,
+    table: &str,
+) -> Result<RecordBatch> {
+    if data.is_empty() {
+        return Err(ClientError::Ingest("data must not be empty.".into()));
+    }
+    for col in hints.keys() {
+        if !data.iter().any(|(name, _)| name == col) {
+            return Err(ClientError::Ingest(format!(
+                "Schema declares '{col}' but column not in data."
+            )));
+        }
+    }
+    let rows = data[0].1.len();
+    for (name, col) in &data {
+        if name.is_empty() {
+            return Err(ClientError::Ingest(
+                "Column names must not be empty.".into(),
+            ));
+        }
+        if col.len() != rows {
+            return Err(ClientError::Ingest(format!(
+                "All columns must have the same length: '{}' has {rows} rows but '{name}' has {}.",
+                data[0].0,
+                col.len()
+            )));
+        }
+    }
+    if rows == 0 {
+        return Err(ClientError::Ingest(
+            "data must contain at least one row.".into(),
+        ));
+    }
+    let mut typed: HashMap<String, (Field, ArrayRef)> = HashMap::new();
+    let mut order = Vec::with_capacity(data.len());
+    for (name, col) in data {
+        let table_type = match existing {
+            Some(schema) => {
+                let field = schema.field_with_name(&name).map_err(|_| {
+                    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    ClientError::Table(format!(
+                        "Cannot append to table '{table}': column '{name}' is not in the table (its columns: {}).",
+                        cols.join(", ")
+                    ))
+                })?;
+                Some(SpecType::of_field(field).map_err(|e| ClientError::Table(e.to_string()))?)
+            }
+            None => None,
+        };
+        if let (Some(t), Some(h)) = (table_type, hints.get(&name)) {
+            if t != *h {
+                return Err(ClientError::Table(format!(
+                    "Cannot append to table '{table}': column '{name}' is {t} in the table, the schema says {h}."
+                )));
+            }
+        }
+        let (ty, array) = type_column(&name, col, table_type.or_else(|| hints.get(&name).copied()))
+            .map_err(|e| match existing {
+                Some(_) => {
+                    ClientError::Table(format!("Cannot append to table '{table}': {}", e.message()))
+                }
+                None => e,
+            })?;
+        if let Some(t) = table_type {
+            if t != ty {
+                return Err(ClientError::Table(format!(
+                    "Cannot append to table '{table}': column '{name}' is {t} in the table, the data is {ty}."
+                )));
+            }
+        }
+        order.push(name.clone());
+        typed.insert(name.clone(), (ty.field(&name)?, array));
+    }
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = match existing {
+        Some(schema) => schema
+            .fields()
+            .iter()
+            .map(|f| match typed.remove(f.name()) {
+                Some((_, a)) => (f.as_ref().clone(), a),
+                None => (f.as_ref().clone(), new_null_array(f.data_type(), rows)),
+            })
+            .unzip(),
+        None => order.iter().filter_map(|n| typed.remove(n)).unzip(),
+    };
+    let schema = Arc::new(Schema::new(fields));
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema, arrays, &options)
+        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+}
+
+fn type_column(name: &str, col: Column, target: Option<SpecType>) -> Result<(SpecType, ArrayRef)> {
+    if target == Some(SpecType::File) {
+        return Err(ClientError::Ingest(format!(
+            "Column '{name}' is declared FILE; file ingestion is handled by the file pipeline, not column ingest."
+        )));
+    }
+    match col {
+        Column::Values(values) => {
+            let ty = match target {
+                Some(t) => resolve_size(t, &values),
+                None => infer_type(name, &values)?,
+            };
+            let array = build_array(name, ty, &values)?;
+            Ok((ty, array))
+        }
+        Column::Arrow(array) => {
+            let ty = match target {
+                Some(t) => t,
+                None => SpecType::from_arrow(array.data_type())
+                    .map_err(|e| ClientError::Ingest(format!("Column '{name}': {e}")))?,
+            };
+            Ok(coerce_array(name, ty, &array)?)
+        }
+    }
+}

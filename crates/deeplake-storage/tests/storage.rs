@@ -1,0 +1,353 @@
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, LargeBinaryArray,
+    RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use deeplake_storage::{Location, StorageError, Table};
+use futures::TryStreamExt;
+use rand::{Rng, SeedableRng};
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("text", DataType::Utf8, true),
+        Field::new(
+            "emb",
+            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 4),
+            true,
+        ),
+        Field::new("blob", DataType::LargeBinary, true),
+    ]))
+}
+
+fn blob_of(id: i64) -> Vec<u8> {
+    // Distinct sizes and contents per row, so a wrong offset shows.
+    (0..(id as usize % 97) * 13 + 1)
+        .map(|k| (id as usize * 31 + k) as u8)
+        .collect()
+}
+
+fn batch(start: i64, n: i64) -> RecordBatch {
+    let ids: Vec<i64> = (start..start + n).collect();
+    let text: StringArray = ids
+        .iter()
+        .map(|i| {
+            if i % 7 == 3 {
+                None
+            } else {
+                Some(format!("row {i} ✓"))
+            }
+        })
+        .collect();
+    let emb_values: Vec<f32> = ids
+        .iter()
+        .flat_map(|i| (0..4).map(move |k| *i as f32 + k as f32 / 10.0))
+        .collect();
+    let emb = FixedSizeListArray::try_new(
+        Arc::new(Field::new("item", DataType::Float32, false)),
+        4,
+        Arc::new(Float32Array::from(emb_values)),
+        None,
+    )
+    .unwrap();
+    let blobs: LargeBinaryArray = ids.iter().map(|i| Some(blob_of(*i))).collect();
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(text),
+            Arc::new(emb),
+            Arc::new(blobs),
+        ],
+    )
+    .unwrap()
+}
+
+fn ids(b: &RecordBatch) -> Vec<i64> {
+    b.column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
+async fn all_ids(t: &Table) -> Vec<i64> {
+    let batches: Vec<RecordBatch> = t.scan(Some(&["id"])).unwrap().try_collect().await.unwrap();
+    batches.iter().flat_map(ids).collect()
+}
+
+fn check_row(b: &RecordBatch, i: usize, id: i64) {
+    assert_eq!(ids(b)[i], id);
+    let text = b.column_by_name("text").unwrap().as_string::<i32>();
+    if id % 7 == 3 {
+        assert!(text.is_null(i));
+    } else {
+        assert_eq!(text.value(i), format!("row {id} ✓"));
+    }
+    let emb = b.column_by_name("emb").unwrap().as_fixed_size_list();
+    let v = emb.value(i);
+    let v = v.as_primitive::<arrow_array::types::Float32Type>();
+    assert_eq!(v.value(1), id as f32 + 0.1);
+    assert_eq!(
+        b.column_by_name("blob")
+            .unwrap()
+            .as_binary::<i64>()
+            .value(i),
+        blob_of(id).as_slice()
+    );
+}
+
+#[tokio::test]
+async fn scans_and_random_reads_return_committed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    assert_eq!(t.len(), 0);
+    for k in 0..5 {
+        t.append(&batch(k * 100, 100)).await.unwrap();
+    }
+    assert_eq!(t.len(), 500);
+    assert_eq!(all_ids(&t).await, (0..500).collect::<Vec<_>>());
+
+    // Projection returns only the asked columns, full scan every column.
+    let full: Vec<RecordBatch> = t.scan(None).unwrap().try_collect().await.unwrap();
+    assert_eq!(full[0].num_columns(), 4);
+    for (k, b) in full.iter().enumerate() {
+        for i in 0..b.num_rows() {
+            check_row(b, i, (k * 100 + i) as i64);
+        }
+    }
+
+    // Random access, any order, with repeats; each row must match.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let rows: Vec<u64> = (0..300).map(|_| rng.random_range(0..500)).collect();
+    let b = t.take(&rows, None).await.unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        check_row(&b, i, *r as i64);
+    }
+    // Single rows take the byte-exact path.
+    for r in [0u64, 3, 99, 100, 499] {
+        let b = t
+            .take(&[r], Some(&["blob", "id", "text", "emb"]))
+            .await
+            .unwrap();
+        check_row(&b, 0, r as i64);
+    }
+    assert!(matches!(
+        t.take(&[500], None).await,
+        Err(StorageError::RowOutOfRange { .. })
+    ));
+    assert!(t.take(&[0], Some(&["nope"])).await.is_err());
+
+    // Another handle sees the same table.
+    let reopened = loc.open_table("t").await.unwrap();
+    assert_eq!(reopened.version(), t.version());
+    assert_eq!(loc.list_tables().await.unwrap(), vec!["t".to_string()]);
+}
+
+#[tokio::test]
+async fn versions_time_travel_and_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut writer = loc.create_table("t", schema()).await.unwrap();
+    let mut reader = loc.open_table("t").await.unwrap();
+    writer.append(&batch(0, 10)).await.unwrap();
+    let v_after_first = writer.version();
+    writer.append(&batch(10, 10)).await.unwrap();
+
+    // Uncommitted fragments are invisible; the reader sees commits after refresh.
+    let _orphan = writer.write_fragment(&batch(1000, 5)).await.unwrap();
+    assert_eq!(reader.len(), 0);
+    assert!(reader.refresh().await.unwrap());
+    assert_eq!(reader.len(), 20);
+    assert!(!reader.refresh().await.unwrap());
+
+    let old = reader.checkout(v_after_first).await.unwrap();
+    assert_eq!(all_ids(&old).await, (0..10).collect::<Vec<_>>());
+    assert_eq!(writer.versions().await.unwrap(), vec![1, 2, 3]);
+    assert!(matches!(
+        reader.checkout(99).await,
+        Err(StorageError::VersionNotFound { .. })
+    ));
+
+    // Overwrite is a new version; the old one stays readable.
+    writer
+        .commit_overwrite(
+            schema(),
+            vec![writer.write_fragment(&batch(500, 3)).await.unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(all_ids(&writer).await, vec![500, 501, 502]);
+    let before = writer.checkout(3).await.unwrap();
+    assert_eq!(before.len(), 20);
+}
+
+#[tokio::test]
+async fn delete_and_compaction_keep_every_other_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    for k in 0..10 {
+        t.append(&batch(k * 50, 50)).await.unwrap();
+    }
+    let deleted = t
+        .delete_where(|b| {
+            let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+            Ok(ids
+                .iter()
+                .map(|v| v.map(|x| x % 3 == 0))
+                .collect::<BooleanArray>())
+        })
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (0..500).filter(|x| x % 3 != 0).collect();
+    assert_eq!(deleted, 500 - expected.len() as u64);
+    assert_eq!(t.len(), expected.len() as u64);
+    assert_eq!(all_ids(&t).await, expected);
+    // Random reads skip deleted rows too.
+    let b = t
+        .take(&[0, 1, 2, (expected.len() - 1) as u64], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&b),
+        vec![
+            expected[0],
+            expected[1],
+            expected[2],
+            *expected.last().unwrap()
+        ]
+    );
+    check_row(&b, 3, *expected.last().unwrap());
+
+    let before = t.version();
+    let replaced = t.compact(200).await.unwrap();
+    assert_eq!(replaced, 10);
+    assert!(
+        t.manifest().fragments.len() <= 2,
+        "{}",
+        t.manifest().fragments.len()
+    );
+    assert_eq!(all_ids(&t).await, expected);
+    let full: Vec<RecordBatch> = t.scan(None).unwrap().try_collect().await.unwrap();
+    let mut n = 0;
+    for b in &full {
+        for i in 0..b.num_rows() {
+            check_row(b, i, expected[n]);
+            n += 1;
+        }
+    }
+    // The version before compaction still reads the same rows.
+    let old = t.checkout(before).await.unwrap();
+    assert_eq!(all_ids(&old).await, expected);
+    // Nothing to do on a compact table.
+    assert_eq!(t.compact(200).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn create_conflicts_drop_and_missing_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    loc.create_table("t", schema()).await.unwrap();
+    assert!(
+        matches!(loc.create_table("t", schema()).await, Err(StorageError::TableExists(n)) if n == "t")
+    );
+    assert!(matches!(
+        loc.open_table("nope").await,
+        Err(StorageError::TableNotFound(_))
+    ));
+    assert!(loc.drop_table("t").await.unwrap());
+    assert!(!loc.drop_table("t").await.unwrap());
+    assert!(loc.list_tables().await.unwrap().is_empty());
+    // The name is free again after a drop.
+    loc.create_table("t", schema()).await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupt_data_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    t.append(&batch(0, 20)).await.unwrap();
+    let data_dir = dir.path().join("t").join("data");
+    let file = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&file).unwrap();
+    // Truncated file.
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let fresh = loc.open_table("t").await.unwrap();
+    assert!(matches!(
+        fresh.take(&[0], None).await,
+        Err(StorageError::Corrupt(_))
+    ));
+    // Garbage of the same length.
+    std::fs::write(&file, vec![0xAB; bytes.len()]).unwrap();
+    let fresh = loc.open_table("t").await.unwrap();
+    let r: Result<Vec<RecordBatch>, _> = fresh.scan(None).unwrap().try_collect().await;
+    assert!(matches!(r, Err(StorageError::Corrupt(_))));
+    // A flipped byte inside the footer JSON.
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 40] ^= 0x5A;
+    std::fs::write(&file, &flipped).unwrap();
+    let fresh = loc.open_table("t").await.unwrap();
+    assert!(fresh.take(&[1], None).await.is_err());
+}
+
+#[tokio::test]
+async fn sliced_and_nested_arrays_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let big = batch(0, 100);
+    // A slice in the middle: offsets into shared parent buffers.
+    let sliced = big.slice(37, 20);
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    t.append(&sliced).await.unwrap();
+    let b = t.take(&[0, 19, 5], None).await.unwrap();
+    check_row(&b, 0, 37);
+    check_row(&b, 1, 56);
+    check_row(&b, 2, 42);
+    let scanned: Vec<RecordBatch> = t.scan(None).unwrap().try_collect().await.unwrap();
+    assert_eq!(ids(&scanned[0]), (37..57).collect::<Vec<_>>());
+
+    // A list of fixed-size lists (multi-vector) takes the whole-chunk path.
+    let inner = Arc::new(Field::new("item", DataType::Float32, false));
+    let fsl = DataType::FixedSizeList(inner.clone(), 2);
+    let s2 = Arc::new(Schema::new(vec![Field::new(
+        "mv",
+        DataType::List(Arc::new(Field::new("item", fsl.clone(), false))),
+        true,
+    )]));
+    let values = FixedSizeListArray::try_new(
+        inner,
+        2,
+        Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
+        None,
+    )
+    .unwrap();
+    let offsets = arrow_buffer::OffsetBuffer::new(vec![0, 2, 2, 3].into());
+    let lists = arrow_array::ListArray::try_new(
+        Arc::new(Field::new("item", fsl, false)),
+        offsets,
+        Arc::new(values),
+        Some(vec![true, false, true].into()),
+    )
+    .unwrap();
+    let b2 = RecordBatch::try_new(s2.clone(), vec![Arc::new(lists) as ArrayRef]).unwrap();
+    let mut t2 = loc.create_table("mv", s2).await.unwrap();
+    t2.append(&b2).await.unwrap();
+    let got = t2.take(&[2, 0, 1], None).await.unwrap();
+    let l = got.column(0).as_list::<i32>();
+    assert_eq!(l.value_length(0), 1);
+    assert_eq!(l.value_length(1), 2);
+    assert!(l.is_null(2));
+}
