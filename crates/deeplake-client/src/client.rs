@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use deeplake_storage::{Location, StorageError};
-use tokio::runtime::Runtime;
 
 use crate::dataset::Dataset;
 use crate::error::{ClientError, Result};
 use crate::ingest::{parse_schema, prepare, Column, Mode};
 use crate::names::invalid_reason;
-use crate::runtime::block;
+use crate::runtime::{block, Io};
 use crate::token::org_of;
 use crate::writer::{Progress, TableWriter, WriteOptions};
 
@@ -43,7 +42,7 @@ pub struct Client {
     workspace: String,
     root: PathBuf,
     location: Location,
-    rt: Arc<Runtime>,
+    rt: Arc<Io>,
 }
 
 /// The per-user default root: `$XDG_DATA_HOME/deeplake`, else `~/.local/share/deeplake`.
@@ -137,7 +136,7 @@ impl Client {
             workspace,
             root,
             location,
-            rt: Arc::new(rt),
+            rt: Arc::new(Io::new(rt)),
         })
     }
 
@@ -204,48 +203,78 @@ impl Client {
         &self,
         table: &str,
         data: Vec<(String, Column)>,
-        opts: IngestOptions<'_>,
+        mut opts: IngestOptions<'_>,
     ) -> Result<IngestResult> {
         Self::check_table_name(table)?;
         let hints = parse_schema(&opts.schema)?;
-        let exists = block(&self.rt, self.location.table_exists(table))?;
+        if opts.write.flush_every == 0 || opts.write.commit_every == 0 {
+            return Err(ClientError::Ingest(
+                "flush_every and commit_every must be positive.".into(),
+            ));
+        }
+        let mut exists = block(&self.rt, self.location.table_exists(table))?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::Table(format!(
                 "Table '{table}' already exists"
             )));
         }
-        let appending = exists && opts.mode == Mode::Append;
-        let existing = if appending {
-            Some(self.open_table(table)?.schema())
-        } else {
-            None
-        };
-        let batch = prepare(data, &hints, existing.as_deref(), table)?;
-        let rows = batch.num_rows() as u64;
-        let loc = self.location.clone();
-        let schema = batch.schema();
-        let handle = block(&self.rt, async {
-            if exists {
-                loc.open_table(table).await
+        let mut data = Some(data);
+        let (handle, batch) = loop {
+            let appending = exists && opts.mode == Mode::Append;
+            let existing = if appending {
+                Some(self.open_table(table)?.schema())
             } else {
-                loc.create_table(table, schema.clone()).await
+                None
+            };
+            let input = match data.take() {
+                Some(d) => d,
+                None => {
+                    return Err(ClientError::Table(format!(
+                        "Table '{table}' changed while ingesting"
+                    )))
+                }
+            };
+            let batch = prepare(input, &hints, existing.as_deref(), table)?;
+            let loc = self.location.clone();
+            let schema = batch.schema();
+            let opened = block(&self.rt, async {
+                if exists {
+                    loc.open_table(table).await
+                } else {
+                    loc.create_table(table, schema).await
+                }
+            });
+            match opened {
+                Ok(h) => break (h, batch),
+                // Another writer created it first: append onto theirs (retyped
+                // to their schema) or replace it.
+                Err(StorageError::TableExists(_)) if opts.mode == Mode::Append && !exists => {
+                    exists = true;
+                    data = Some(batch_columns(&batch));
+                }
+                Err(StorageError::TableExists(_)) if opts.mode == Mode::Overwrite && !exists => {
+                    exists = true;
+                    break (block(&self.rt, self.location.open_table(table))?, batch);
+                }
+                Err(StorageError::TableExists(_)) => {
+                    return Err(ClientError::Table(format!(
+                        "Table '{table}' already exists"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
             }
-        })
-        .map_err(|e| match e {
-            StorageError::TableExists(_) => {
-                ClientError::Table(format!("Table '{table}' already exists"))
-            }
-            e => e.into(),
-        })?;
+        };
+        let rows = batch.num_rows() as u64;
         let overwrite = exists && opts.mode == Mode::Overwrite;
+        let progress = opts.on_progress.take();
         let written = block(&self.rt, async {
             let mut w = TableWriter::new(
                 handle,
-                schema,
+                batch.schema(),
                 opts.write,
                 overwrite,
                 rows as i64,
-                opts.on_progress,
+                progress,
             )?;
             w.push(&batch).await?;
             w.finish().await
@@ -272,4 +301,15 @@ impl Client {
             }
         }
     }
+}
+
+/// A typed batch back as Arrow columns, to retype against another schema.
+fn batch_columns(batch: &arrow_array::RecordBatch) -> Vec<(String, Column)> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, a)| (f.name().clone(), Column::Arrow(a.clone())))
+        .collect()
 }

@@ -7,10 +7,9 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use deeplake_storage::Table;
 use deeplake_types::{cell, SpecType, Value};
-use tokio::runtime::Runtime;
 
 use crate::error::{ClientError, Result};
-use crate::runtime::block;
+use crate::runtime::{block, Io};
 
 /// One row: `(column, value)` pairs in column order.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +24,7 @@ impl Row {
 /// An open table at one version (`refresh()` moves it to the newest).
 pub struct Dataset {
     table: Table,
-    rt: Arc<Runtime>,
+    rt: Arc<Io>,
 }
 
 fn table_error(e: impl std::fmt::Display) -> ClientError {
@@ -33,7 +32,7 @@ fn table_error(e: impl std::fmt::Display) -> ClientError {
 }
 
 impl Dataset {
-    pub(crate) fn new(table: Table, rt: Arc<Runtime>) -> Dataset {
+    pub(crate) fn new(table: Table, rt: Arc<Io>) -> Dataset {
         Dataset { table, rt }
     }
 
@@ -158,7 +157,7 @@ impl Dataset {
 /// Iterator over fixed-size batches of a table.
 pub struct Batches {
     table: Table,
-    rt: Arc<Runtime>,
+    rt: Arc<Io>,
     columns: Option<Vec<String>>,
     size: usize,
     drop_last: bool,

@@ -4,6 +4,36 @@ use std::future::Future;
 
 use tokio::runtime::{Handle, Runtime};
 
+/// The client's I/O runtime. Dropping a tokio runtime inside another
+/// runtime's async context panics, so there it is shut down in the background.
+pub struct Io(Option<Runtime>);
+
+impl Io {
+    pub fn new(rt: Runtime) -> Io {
+        Io(Some(rt))
+    }
+}
+
+impl std::ops::Deref for Io {
+    type Target = Runtime;
+    fn deref(&self) -> &Runtime {
+        // Only `drop` takes the runtime out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime used after drop"))
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            if Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
 /// Runs `fut` to completion on `rt`. Called from inside another async
 /// runtime (where blocking would panic), it runs on a scoped thread instead.
 pub fn block<F>(rt: &Runtime, fut: F) -> F::Output

@@ -15,6 +15,9 @@ use crate::table::Table;
 pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     pub prefix: Path,
+    /// The directory behind a local store: object stores have no
+    /// directories, so emptied ones are removed here after a drop.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl Location {
@@ -26,6 +29,7 @@ impl Location {
         Ok(Location {
             store: Arc::new(store),
             prefix: Path::default(),
+            local_dir: Some(dir.to_path_buf()),
         })
     }
 
@@ -34,6 +38,7 @@ impl Location {
         Location {
             store: self.store.clone(),
             prefix: self.prefix.clone().join(part),
+            local_dir: self.local_dir.as_ref().map(|d| d.join(part)),
         }
     }
 
@@ -55,7 +60,20 @@ impl Location {
 
     /// Drops a table; returns false when there was none.
     pub async fn drop_table(&self, name: &str) -> Result<bool> {
-        Table::drop_table(self.store.as_ref(), &self.table_dir(name)).await
+        let dropped = Table::drop_table(self.store.as_ref(), &self.table_dir(name)).await?;
+        if let Some(dir) = &self.local_dir {
+            match std::fs::remove_dir_all(dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StorageError::BadLocation(format!(
+                        "{}: {e}",
+                        dir.join(name).display()
+                    )))
+                }
+            }
+        }
+        Ok(dropped)
     }
 
     /// Names of the committed tables here, sorted.

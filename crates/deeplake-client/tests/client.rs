@@ -1,0 +1,671 @@
+mod common;
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{ArrayRef, Float32Array, Int64Array};
+use common::{client_at, col, ints, jwt, texts};
+use deeplake_client::{
+    Client, ClientError, Column, IngestOptions, Mode, SpecType, Value, WriteOptions,
+};
+
+fn opts_schema(schema: &[(&str, &str)]) -> IngestOptions<'static> {
+    IngestOptions {
+        schema: schema
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn tokens_name_the_org_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let token = jwt(serde_json::json!({"OrgID": "acme", "UserID": "u", "Exp": 4_000_000_000i64}));
+    let c = Client::new(Some(&token), Some("my-workspace"), Some(&url)).unwrap();
+    assert_eq!(c.org_id(), "acme");
+    let r = c
+        .ingest("t", vec![ints("x", 0..3)], IngestOptions::default())
+        .unwrap();
+    assert_eq!(
+        r.dataset_path,
+        dir.path()
+            .join("acme")
+            .join("my-workspace")
+            .join("t")
+            .display()
+            .to_string()
+    );
+    assert!(dir.path().join("acme/my-workspace/t/_versions").is_dir());
+
+    let no_token = client_at(dir.path());
+    assert_eq!(no_token.org_id(), "local");
+    assert!(
+        no_token.list_tables().unwrap().is_empty(),
+        "orgs are separate"
+    );
+
+    let e = Client::new(Some("abc.def"), Some("ws"), Some(&url))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e,
+        ClientError::Token("Invalid token format: expected JWT with 3 parts".into())
+    );
+    assert!(e.is_auth());
+    let e = Client::new(
+        Some(&jwt(serde_json::json!({"UserID": "u"}))),
+        Some("ws"),
+        Some(&url),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        e,
+        ClientError::Token("Token does not contain org_id claim".into())
+    );
+    let e = Client::new(
+        Some(&jwt(serde_json::json!({"OrgID": "a", "Exp": 1}))),
+        Some("ws"),
+        Some(&url),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e, ClientError::Auth("Token expired".into()));
+    let e = Client::new(
+        Some(&jwt(serde_json::json!({"OrgID": "../etc"}))),
+        Some("ws"),
+        Some(&url),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.class(), "TokenError");
+    let e = Client::new(None, Some(""), Some(&url)).err().unwrap();
+    assert_eq!(
+        e,
+        ClientError::ManagedService("workspace_id required".into())
+    );
+    let e = Client::new(None, Some("ws"), Some("ftp://x"))
+        .err()
+        .unwrap();
+    assert_eq!(e.class(), "ManagedServiceError");
+    let e = Client::new(None, Some("a/b"), Some(&url)).err().unwrap();
+    assert_eq!(e.class(), "WorkspaceError");
+}
+
+#[test]
+fn every_type_round_trips_through_ingest_and_open_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let s = |x: &str| Value::Str(x.into());
+    let blob = |b: &[u8]| Value::Bytes(b.to_vec());
+    let columns: Vec<(&str, &str, Vec<Value>)> = vec![
+        ("text", "TEXT", vec![s("héllo"), Value::Null]),
+        ("i32", "INT32", vec![Value::Int(-7), Value::Int(7)]),
+        ("i64", "INT64", vec![Value::Int(9_999_999_999), Value::Null]),
+        (
+            "f32",
+            "FLOAT32",
+            vec![Value::Float(3.5), Value::Float(-1.25)],
+        ),
+        (
+            "f64",
+            "FLOAT64",
+            vec![Value::Float(3.14159265359), Value::Null],
+        ),
+        ("b", "BOOL", vec![Value::Bool(true), Value::Bool(false)]),
+        ("bin", "BINARY", vec![blob(b"\x00\x01"), Value::Null]),
+        (
+            "j",
+            "JSON",
+            vec![
+                Value::Json(serde_json::json!({"a": [1, 2]})),
+                Value::Json(serde_json::json!("x")),
+            ],
+        ),
+        ("img", "IMAGE", vec![blob(b"\x89PNG"), blob(b"")]),
+        ("vid", "VIDEO", vec![blob(b"vid"), Value::Null]),
+        (
+            "emb",
+            "EMBEDDING(3)",
+            vec![Value::Floats(vec![0.5, 1.0, -2.0]), Value::Null],
+        ),
+        (
+            "mv",
+            "EMBEDDING_2D(2)",
+            vec![
+                Value::FloatRows(vec![vec![1.0, 0.0], vec![0.0, 1.0]]),
+                Value::FloatRows(vec![vec![0.5, 0.5]]),
+            ],
+        ),
+        ("seg", "SEGMENT_MASK", vec![blob(b"\x01\x02"), Value::Null]),
+        ("bm", "BINARY_MASK", vec![blob(b"\x01"), blob(b"\x00")]),
+        (
+            "bbox",
+            "BOUNDING_BOX",
+            vec![Value::Floats(vec![1.0, 2.0, 3.0, 4.0]), Value::Null],
+        ),
+        ("cls", "CLASS_LABEL", vec![Value::Int(3), Value::Int(0)]),
+        ("poly", "POLYGON", vec![blob(b"poly"), Value::Null]),
+        (
+            "pt",
+            "POINT",
+            vec![Value::Floats(vec![1.0, 2.0]), Value::Floats(vec![3.0, 4.0])],
+        ),
+        ("mesh", "MESH", vec![blob(b"ply"), Value::Null]),
+        ("med", "MEDICAL", vec![blob(b"DICM"), Value::Null]),
+    ];
+    let schema: Vec<(&str, &str)> = columns.iter().map(|(n, t, _)| (*n, *t)).collect();
+    let data = columns.iter().map(|(n, _, v)| col(n, v.clone())).collect();
+    let r = c.ingest("all_types", data, opts_schema(&schema)).unwrap();
+    assert_eq!(r.row_count, 2);
+    assert_eq!(r.table_name, "all_types");
+
+    let ds = c.open_table("all_types").unwrap();
+    assert_eq!(ds.len(), 2);
+    let types = ds.spec_types().unwrap();
+    for ((name, ty), (want_name, want_ty, values)) in types.iter().zip(&columns) {
+        assert_eq!(name, want_name);
+        assert_eq!(*ty, want_ty.parse::<SpecType>().unwrap());
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(
+                ds.get(i as u64).unwrap().get(name).unwrap(),
+                v,
+                "{name} row {i}"
+            );
+        }
+    }
+    // Every spec type but FILE appears above.
+    assert_eq!(columns.len(), SpecType::ALL.len() - 1);
+}
+
+#[test]
+fn inference_and_schema_overrides_shape_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest(
+        "inferred",
+        vec![
+            texts("text", &["doc1", "doc2"]),
+            col(
+                "embedding",
+                vec![Value::Floats(vec![0.1, 0.2]), Value::Floats(vec![0.3, 0.4])],
+            ),
+            ints("n", 0..2),
+            col("x", vec![Value::Int(1), Value::Float(2.5)]),
+            col("ok", vec![Value::Bool(true), Value::Bool(false)]),
+            col("raw", vec![Value::Bytes(vec![1]), Value::Bytes(vec![2])]),
+            texts("meta", &[r#"{"k": 1}"#, "[1, 2]"]),
+            col(
+                "mv",
+                vec![
+                    Value::FloatRows(vec![vec![1.0, 2.0]]),
+                    Value::FloatRows(vec![vec![3.0, 4.0], vec![5.0, 6.0]]),
+                ],
+            ),
+        ],
+        IngestOptions::default(),
+    )
+    .unwrap();
+    let types = c.open_table("inferred").unwrap().spec_types().unwrap();
+    let names: Vec<String> = types.iter().map(|(_, t)| t.name()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "TEXT",
+            "EMBEDDING(2)",
+            "INT64",
+            "FLOAT64",
+            "BOOL",
+            "BINARY",
+            "JSON",
+            "EMBEDDING_2D(2)"
+        ]
+    );
+    // Columns keep the caller's order.
+    assert_eq!(types[0].0, "text");
+
+    c.ingest(
+        "overridden",
+        vec![
+            ints("n", 0..2),
+            col("img", vec![Value::Bytes(vec![1]), Value::Bytes(vec![2])]),
+            col(
+                "v",
+                vec![Value::Floats(vec![1.0]), Value::Floats(vec![2.0])],
+            ),
+        ],
+        opts_schema(&[("n", "INT32"), ("img", "IMAGE"), ("v", "EMBEDDING(1)")]),
+    )
+    .unwrap();
+    let names: Vec<String> = c
+        .open_table("overridden")
+        .unwrap()
+        .spec_types()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| t.name())
+        .collect();
+    assert_eq!(names, vec!["INT32", "IMAGE", "EMBEDDING(1)"]);
+}
+
+#[test]
+fn arrow_columns_ingest_without_loose_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let n = 5000;
+    let emb: Vec<f32> = (0..n * 8).map(|i| i as f32).collect();
+    let emb = arrow_array::FixedSizeListArray::try_new(
+        Arc::new(arrow_schema::Field::new(
+            "item",
+            arrow_schema::DataType::Float32,
+            false,
+        )),
+        8,
+        Arc::new(Float32Array::from(emb)),
+        None,
+    )
+    .unwrap();
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
+    let r = c
+        .ingest(
+            "arrow",
+            vec![
+                ("id".into(), Column::Arrow(ids)),
+                ("emb".into(), Column::Arrow(Arc::new(emb))),
+            ],
+            IngestOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.row_count, n as u64);
+    let ds = c.open_table("arrow").unwrap();
+    assert_eq!(
+        ds.get(4321).unwrap().get("emb"),
+        Some(&Value::Floats(
+            (0..8).map(|k| (4321 * 8 + k) as f64).collect()
+        ))
+    );
+    let slice = ds.column("id", 100, 110).unwrap();
+    assert_eq!(
+        slice.as_primitive::<Int64Type>().values().to_vec(),
+        (100..110).collect::<Vec<i64>>()
+    );
+}
+
+fn assert_nothing_left(c: &Client, dir: &std::path::Path, table: &str) {
+    assert!(
+        !c.list_tables().unwrap().contains(&table.to_string()),
+        "{table} listed"
+    );
+    let tdir = dir.join("local").join("ws").join(table);
+    let left: Vec<_> = std::fs::read_dir(&tdir)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{table} left files: {left:?}");
+}
+
+#[test]
+fn bad_input_gets_its_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let ing = |data: Vec<(String, Column)>, schema: &[(&str, &str)]| {
+        c.ingest("bad", data, opts_schema(schema)).err().unwrap()
+    };
+    let cases: Vec<(ClientError, &str)> = vec![
+        (ing(vec![], &[]), "data must not be empty."),
+        (
+            ing(vec![ints("a", 0..3), ints("b", 0..2)], &[]),
+            "All columns must have the same length: 'a' has 3 rows but 'b' has 2.",
+        ),
+        (
+            ing(
+                vec![col("a", vec![Value::Int(1), Value::Str("x".into())])],
+                &[],
+            ),
+            "Column 'a' mixes types: int and str",
+        ),
+        (
+            ing(
+                vec![col(
+                    "e",
+                    vec![Value::Floats(vec![1.0, 2.0]), Value::Floats(vec![1.0])],
+                )],
+                &[],
+            ),
+            "Column 'e' has vectors of varying sizes: 2 and 1",
+        ),
+        (
+            ing(
+                vec![col("e", vec![Value::Floats(vec![1.0, f64::NAN])])],
+                &[],
+            ),
+            "Column 'e' row 0: EMBEDDING(2) values must be finite, got NaN",
+        ),
+        (
+            ing(
+                vec![col("e", vec![Value::Floats(vec![f64::INFINITY])])],
+                &[],
+            ),
+            "Column 'e' row 0: EMBEDDING(1) values must be finite, got inf",
+        ),
+        (
+            ing(vec![ints("a", 0..0)], &[]),
+            "data must contain at least one row.",
+        ),
+        (
+            ing(vec![col("a", vec![Value::Null])], &[]),
+            "Cannot infer the type of column 'a': it has no non-null values",
+        ),
+        (
+            ing(vec![ints("a", 0..1)], &[("zz", "TEXT")]),
+            "Schema declares 'zz' but column not in data.",
+        ),
+        (
+            ing(vec![ints("a", 0..1)], &[("a", "VECTOR")]),
+            "Invalid schema for column 'a': Unknown schema type 'VECTOR'",
+        ),
+        (
+            ing(vec![ints("a", 0..1)], &[("a", "TEXT")]),
+            "Column 'a' row 0: expected TEXT, got int",
+        ),
+        (
+            ing(vec![ints("a", 0..1)], &[("a", "EMBEDDING(4)")]),
+            "Column 'a' row 0: expected EMBEDDING(4), got int",
+        ),
+        (
+            ing(
+                vec![(
+                    "a".into(),
+                    Column::Arrow(Arc::new(arrow_array::StringArray::from(vec!["x"]))),
+                )],
+                &[("a", "IMAGE")],
+            ),
+            "Column 'a' row 0: expected IMAGE, got Utf8",
+        ),
+        (
+            ing(
+                vec![col("a", vec![Value::Floats(vec![1.0])])],
+                &[("a", "EMBEDDING(3)")],
+            ),
+            "Column 'a' has vectors of varying sizes: 3 and 1",
+        ),
+    ];
+    for (err, want) in cases {
+        assert_eq!(err, ClientError::Ingest(want.into()), "{want}");
+        assert_nothing_left(&c, dir.path(), "bad");
+    }
+    // A struct column (a wrong container) is refused with a clear message.
+    let fields = arrow_schema::Fields::from(vec![arrow_schema::Field::new(
+        "x",
+        arrow_schema::DataType::Int64,
+        false,
+    )]);
+    let st = arrow_array::StructArray::new(
+        fields,
+        vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
+        None,
+    );
+    let err = ing(vec![("s".into(), Column::Arrow(Arc::new(st)))], &[]);
+    assert_eq!(err.class(), "IngestError");
+    assert!(err.message().contains("no Deeplake equivalent"), "{err}");
+    assert_nothing_left(&c, dir.path(), "bad");
+
+    let long = "t".repeat(64);
+    for name in [
+        "",
+        long.as_str(),
+        "a/b",
+        "a\\b",
+        "..",
+        "x..y",
+        "_versions",
+        "pg_class",
+        "information_schema",
+        "has space",
+    ] {
+        let err = c
+            .ingest(name, vec![ints("a", 0..1)], IngestOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(err.class(), "TableError", "{name:?}");
+        assert!(
+            err.message()
+                .starts_with(&format!("Invalid table name '{name}'")),
+            "{err}"
+        );
+    }
+    assert!(c.list_tables().unwrap().is_empty());
+    assert!(
+        std::fs::read_dir(dir.path().join("local/ws"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing written anywhere"
+    );
+    assert!(c
+        .ingest(
+            &"t".repeat(63),
+            vec![ints("a", 0..1)],
+            IngestOptions::default()
+        )
+        .is_ok());
+}
+
+#[test]
+fn existing_tables_need_an_explicit_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest(
+        "t",
+        vec![ints("id", 0..3), texts("s", &["a", "b", "c"])],
+        IngestOptions::default(),
+    )
+    .unwrap();
+    let err = c
+        .ingest("t", vec![ints("id", 3..4)], IngestOptions::default())
+        .err()
+        .unwrap();
+    assert_eq!(err, ClientError::Table("Table 't' already exists".into()));
+
+    // Append: missing columns become null, types follow the table.
+    let append = || IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    c.ingest("t", vec![ints("id", 3..5)], append()).unwrap();
+    let ds = c.open_table("t").unwrap();
+    assert_eq!(ds.len(), 5);
+    assert_eq!(ds.get(4).unwrap().get("s"), Some(&Value::Null));
+    let v_before = ds.version();
+
+    let err = c
+        .ingest("t", vec![ints("id", 0..1), ints("other", 0..1)], append())
+        .err()
+        .unwrap();
+    assert_eq!(err.class(), "TableError");
+    assert_eq!(
+        err.message(),
+        "Cannot append to table 't': column 'other' is not in the table (its columns: id, s)."
+    );
+    let err = c
+        .ingest("t", vec![texts("id", &["x"])], append())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err,
+        ClientError::Table(
+            "Cannot append to table 't': Column 'id' row 0: expected INT64, got str".into()
+        )
+    );
+    assert_eq!(
+        c.open_table("t").unwrap().version(),
+        v_before,
+        "failed appends commit nothing"
+    );
+
+    // Overwrite: one new version with only the new rows and schema.
+    let r = c
+        .ingest(
+            "t",
+            vec![col("v", vec![Value::Floats(vec![1.0, 0.0])])],
+            IngestOptions {
+                mode: Mode::Overwrite,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.row_count, 1);
+    let ds = c.open_table("t").unwrap();
+    assert_eq!(ds.version(), v_before + 1);
+    assert_eq!(
+        ds.spec_types().unwrap(),
+        vec![("v".to_string(), SpecType::Embedding(Some(2)))]
+    );
+    assert_eq!(ds.checkout(v_before).unwrap().len(), 5);
+
+    // Append onto a missing table creates it.
+    c.ingest("fresh", vec![ints("id", 0..2)], append()).unwrap();
+    assert_eq!(
+        c.list_tables().unwrap(),
+        vec!["fresh".to_string(), "t".to_string()]
+    );
+}
+
+#[test]
+fn writes_are_buffered_and_committed_on_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let mut calls: Vec<(u64, i64)> = Vec::new();
+    let mut progress = |done: u64, total: i64| calls.push((done, total));
+    let r = c
+        .ingest(
+            "t",
+            vec![ints("id", 0..1050)],
+            IngestOptions {
+                write: WriteOptions {
+                    flush_every: 100,
+                    commit_every: 300,
+                },
+                on_progress: Some(&mut progress),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.row_count, 1050);
+    let flushes: Vec<u64> = calls.iter().map(|c| c.0).collect();
+    assert_eq!(
+        flushes,
+        vec![100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1050]
+    );
+    assert!(
+        calls.iter().all(|c| c.1 == 1050),
+        "total is known for column data"
+    );
+    let ds = c.open_table("t").unwrap();
+    // create + commits at 300, 600, 900 and the final 150 rows.
+    assert_eq!(ds.versions().unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(ds.checkout(2).unwrap().len(), 300);
+    let bad = WriteOptions {
+        flush_every: 0,
+        commit_every: 1,
+    };
+    let err = c
+        .ingest(
+            "u",
+            vec![ints("id", 0..1)],
+            IngestOptions {
+                write: bad,
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err.class(), "IngestError");
+    assert_nothing_left(&c, dir.path(), "u");
+}
+
+#[test]
+fn drop_list_open_and_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let other = client_at(dir.path());
+    c.ingest("b", vec![ints("id", 0..10)], IngestOptions::default())
+        .unwrap();
+    c.ingest("a", vec![ints("id", 0..10)], IngestOptions::default())
+        .unwrap();
+    assert_eq!(other.list_tables().unwrap(), vec!["a", "b"]);
+    let mut ds = other.open_table("a").unwrap();
+    c.ingest(
+        "a",
+        vec![ints("id", 10..15)],
+        IngestOptions {
+            mode: Mode::Append,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ds.len(), 10, "an open dataset keeps its version");
+    assert!(ds.refresh().unwrap());
+    assert_eq!(ds.len(), 15);
+
+    let sizes: Vec<usize> = ds
+        .batches(4, false, None)
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .collect();
+    assert_eq!(sizes, vec![4, 4, 4, 3]);
+    let sizes: Vec<usize> = ds
+        .batches(4, true, Some(&["id"]))
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .collect();
+    assert_eq!(sizes, vec![4, 4, 4]);
+    let all: Vec<i64> = ds
+        .batches(6, false, None)
+        .unwrap()
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(all, (0..15).collect::<Vec<_>>());
+    assert_eq!(
+        ds.batches(0, false, None).err().unwrap().class(),
+        "TableError"
+    );
+    assert_eq!(
+        ds.take(&[0], Some(&["nope"])).err().unwrap(),
+        ClientError::Table("Column 'nope' does not exist in table 'a'".into())
+    );
+    assert_eq!(ds.get(15).err().unwrap().class(), "TableError");
+
+    c.drop_table("a", true).unwrap();
+    c.drop_table("a", true).unwrap();
+    assert_eq!(
+        c.drop_table("a", false).err().unwrap(),
+        ClientError::Table("Table 'a' does not exist".into())
+    );
+    assert_eq!(
+        c.open_table("a").err().unwrap(),
+        ClientError::Table("Table 'a' does not exist".into())
+    );
+    assert_eq!(c.list_tables().unwrap(), vec!["b"]);
+}
+
+#[test]
+fn works_from_inside_an_async_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = client_at(dir.path());
+        c.ingest("t", vec![ints("id", 0..3)], IngestOptions::default())
+            .unwrap();
+        assert_eq!(c.open_table("t").unwrap().len(), 3);
+    });
+}
