@@ -1,0 +1,221 @@
+//! Several processes on one table: concurrent appenders and writers killed
+//! with SIGKILL. Children are this test binary re-run with `CHILD_ROLE` set.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use common::{client_at, col, ints};
+use deeplake_client::{IngestOptions, Mode, Value, WriteOptions};
+use rand::{Rng, SeedableRng};
+
+fn child(role: &str, test: &str, root: &std::path::Path, extra: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        test,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("CHILD_ROLE", role)
+    .env("CHILD_ROOT", root)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn role() -> Option<(String, std::path::PathBuf)> {
+    Some((
+        std::env::var("CHILD_ROLE").ok()?,
+        std::env::var("CHILD_ROOT").ok()?.into(),
+    ))
+}
+
+fn append() -> IngestOptions<'static> {
+    IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    }
+}
+
+/// Child: 1000 single-row appends, each its own commit.
+#[test]
+#[ignore = "child process of two_processes_appending_concurrently_lose_nothing"]
+fn child_appender() {
+    let (role, root) = role().expect("run by its parent test");
+    assert_eq!(role, "append");
+    let me: i64 = std::env::var("CHILD_ID").unwrap().parse().unwrap();
+    let c = client_at(&root);
+    for k in 0..1000 {
+        c.ingest(
+            "shared",
+            vec![ints("id", me * 1000 + k..me * 1000 + k + 1)],
+            append(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn two_processes_appending_concurrently_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let kids: Vec<_> = (0..2)
+        .map(|i| {
+            child(
+                "append",
+                "child_appender",
+                dir.path(),
+                &[("CHILD_ID", i.to_string())],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut k in kids {
+        assert!(k.wait().unwrap().success());
+    }
+    let ds = client_at(dir.path()).open_table("shared").unwrap();
+    let mut ids: Vec<i64> = ds
+        .batches(10_000, false, None)
+        .unwrap()
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2000, "every committed row is there, once");
+    ids.sort_unstable();
+    assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+    // One commit per append (plus the create): no commit was lost or merged.
+    assert_eq!(ds.version(), 2001);
+}
+
+const ROWS_PER_INGEST: i64 = 300;
+
+/// Child: ingests batches `start..start+50`, printing each acknowledged one.
+#[test]
+#[ignore = "child process of sigkill_at_random_moments_never_loses_or_tears_a_commit"]
+fn child_crash_writer() {
+    let (role, root) = role().expect("run by its parent test");
+    assert_eq!(role, "crash");
+    let start: i64 = std::env::var("CHILD_START").unwrap().parse().unwrap();
+    let c = client_at(&root);
+    let blob = vec![7u8; 16 * 1024];
+    for b in start..start + 50 {
+        let data = vec![
+            col("batch", vec![Value::Int(b); ROWS_PER_INGEST as usize]),
+            ints("row", 0..ROWS_PER_INGEST),
+            col(
+                "blob",
+                vec![Value::Bytes(blob.clone()); ROWS_PER_INGEST as usize],
+            ),
+        ];
+        let opts = IngestOptions {
+            mode: Mode::Append,
+            write: WriteOptions {
+                flush_every: 100,
+                commit_every: 10_000,
+            },
+            ..Default::default()
+        };
+        c.ingest("crashy", data, opts).unwrap();
+        println!("committed {b}");
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_loses_or_tears_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut acknowledged: BTreeSet<i64> = BTreeSet::new();
+    let mut kills = 0;
+    for round in 0..8 {
+        let start = round * 100;
+        let mut kid = child(
+            "crash",
+            "child_crash_writer",
+            dir.path(),
+            &[("CHILD_START", start.to_string())],
+        )
+        .spawn()
+        .unwrap();
+        let stdout = kid.stdout.take().unwrap();
+        let acks = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| {
+                    l.strip_prefix("committed ")
+                        .and_then(|n| n.parse::<i64>().ok())
+                })
+                .collect::<Vec<i64>>()
+        });
+        let deadline = Instant::now() + Duration::from_millis(rng.random_range(10..600));
+        while Instant::now() < deadline {
+            if kid.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if kid.try_wait().unwrap().is_none() {
+            kid.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        kid.wait().unwrap();
+        acknowledged.extend(acks.join().unwrap());
+
+        // After every kill the table opens and holds whole batches only.
+        let c = client_at(dir.path());
+        let Ok(ds) = c.open_table("crashy") else {
+            assert!(acknowledged.is_empty(), "acknowledged rows but no table");
+            continue;
+        };
+        let mut rows: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for b in ds.batches(4096, false, Some(&["batch", "row"])).unwrap() {
+            let b = b.unwrap();
+            let batch = b.column(0).as_primitive::<Int64Type>();
+            let row = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                rows.entry(batch.value(i)).or_default().push(row.value(i));
+            }
+        }
+        for a in &acknowledged {
+            assert!(
+                rows.contains_key(a),
+                "acknowledged batch {a} lost after round {round}"
+            );
+        }
+        for (b, r) in &rows {
+            assert_eq!(
+                r,
+                &(0..ROWS_PER_INGEST).collect::<Vec<_>>(),
+                "batch {b} is partial or duplicated"
+            );
+        }
+        // A random blob row still reads back whole.
+        if ds.len() > 0 {
+            let i = rng.random_range(0..ds.len());
+            assert_eq!(
+                ds.get(i).unwrap().get("blob"),
+                Some(&Value::Bytes(vec![7u8; 16 * 1024]))
+            );
+        }
+    }
+    assert!(
+        kills >= 4,
+        "most rounds should be killed mid-run, got {kills}"
+    );
+    assert!(!acknowledged.is_empty());
+}
