@@ -128,6 +128,13 @@ impl Dataset {
         Ok(self.take(&rows, Some(&[name]))?.column(0).clone())
     }
 
+    /// Streams the columns in storage-sized batches with read-ahead: the
+    /// fastest way through a whole column.
+    pub fn scan(&self, columns: Option<&[&str]>) -> Result<Scan> {
+        self.column_names(columns)?;
+        Ok(Scan { stream: self.table.scan(columns)?, rt: self.rt.clone() })
+    }
+
     /// Iterates in row order in batches of `size` rows; with `drop_last` a
     /// final short batch is left out.
     pub fn batches(
@@ -151,6 +158,21 @@ impl Dataset {
             pending: vec![],
             pending_rows: 0,
         })
+    }
+}
+
+/// Iterator over a table's storage batches.
+pub struct Scan {
+    stream: futures::stream::BoxStream<'static, deeplake_storage::Result<RecordBatch>>,
+    rt: Arc<Io>,
+}
+
+impl Iterator for Scan {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use futures::StreamExt;
+        block(&self.rt, self.stream.next()).map(|r| r.map_err(ClientError::from))
     }
 }
 
@@ -198,6 +220,20 @@ impl Iterator for Batches {
         }
         if self.pending_rows == 0 || (self.drop_last && self.pending_rows < self.size) {
             return None;
+        }
+        if self.pending[0].num_rows() >= self.size || (self.pending.len() == 1 && !self.drop_last) {
+            // The head batch alone fills the request: slice it, no copy.
+            let head = &self.pending[0];
+            let take = self.size.min(head.num_rows());
+            let out = head.slice(0, take);
+            let rest = head.slice(take, head.num_rows() - take);
+            self.pending_rows -= take;
+            if rest.num_rows() > 0 {
+                self.pending[0] = rest;
+            } else {
+                self.pending.remove(0);
+            }
+            return Some(Ok(out));
         }
         let schema = self.pending[0].schema();
         let all = match arrow_select::concat::concat_batches(&schema, &self.pending) {

@@ -12,7 +12,7 @@ mod token;
 mod writer;
 
 pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
-pub use dataset::{Batches, Dataset, Row};
+pub use dataset::{Batches, Dataset, Row, Scan};
 pub use deeplake_types::{SpecType, Value};
 pub use error::{ClientError, Result};
 pub use ingest::{Column, Mode};
