@@ -8,14 +8,39 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, LargeBinaryArray, StringArray};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Int64Array, LargeBinaryArray, StringArray,
+};
 use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions};
 use rand::{Rng, SeedableRng};
 
 const WORDS: [&str; 25] = [
-    "data", "lake", "table", "vector", "search", "image", "video", "text", "model", "train", "query", "index", "column", "row",
-    "commit", "version", "embedding", "label", "stream", "batch", "file", "store", "tensor", "shard", "cache",
+    "data",
+    "lake",
+    "table",
+    "vector",
+    "search",
+    "image",
+    "video",
+    "text",
+    "model",
+    "train",
+    "query",
+    "index",
+    "column",
+    "row",
+    "commit",
+    "version",
+    "embedding",
+    "label",
+    "stream",
+    "batch",
+    "file",
+    "store",
+    "tensor",
+    "shard",
+    "cache",
 ];
 const DIM: usize = 384;
 
@@ -51,15 +76,25 @@ struct Reference {
 impl Reference {
     fn find(args: &Args) -> Option<Reference> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = args.reference_python.clone().unwrap_or_else(|| root.join(".venv-reference/bin/python"));
+        let python = args
+            .reference_python
+            .clone()
+            .unwrap_or_else(|| root.join(".venv-reference/bin/python"));
         let script = root.join("bench/reference.py");
         (python.exists() && script.exists()).then_some(Reference { python, script })
     }
 
     fn run(&self, args: &[String]) -> Option<serde_json::Value> {
-        let out = Command::new(&self.python).arg(&self.script).args(args).output().ok()?;
+        let out = Command::new(&self.python)
+            .arg(&self.script)
+            .args(args)
+            .output()
+            .ok()?;
         if !out.status.success() {
-            eprintln!("reference run failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "reference run failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             return None;
         }
         let text = String::from_utf8_lossy(&out.stdout);
@@ -92,7 +127,9 @@ fn text_column(rows: usize, rng: &mut impl Rng) -> StringArray {
 }
 
 fn embedding_column(rows: usize, rng: &mut impl Rng) -> FixedSizeListArray {
-    let values: Vec<f32> = (0..rows * DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let values: Vec<f32> = (0..rows * DIM)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     FixedSizeListArray::new(item, DIM as i32, Arc::new(Float32Array::from(values)), None)
 }
@@ -100,7 +137,11 @@ fn embedding_column(rows: usize, rng: &mut impl Rng) -> FixedSizeListArray {
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let scratch = tempfile::TempDir::new_in(args.dir.clone().unwrap_or_else(std::env::temp_dir))?;
     let root = scratch.path();
-    let client = Client::new(None, Some("bench"), Some(&format!("file://{}", root.join("ours").display())))?;
+    let client = Client::new(
+        None,
+        Some("bench"),
+        Some(&format!("file://{}", root.join("ours").display())),
+    )?;
     let reference = Reference::find(args);
     if reference.is_none() {
         println!("(reference deeplake not found: run bench/setup-reference.sh or pass --reference-python)");
@@ -117,22 +158,67 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let labels = Int64Array::from_iter_values((0..args.rows as i64).map(|i| i % 1000));
         let bytes = text.values().len() + args.rows * (DIM * 4 + 8);
         let data = vec![
-            ("text".to_string(), Column::Arrow(Arc::new(text) as ArrayRef)),
-            ("embedding".to_string(), Column::Arrow(Arc::new(emb) as ArrayRef)),
-            ("label".to_string(), Column::Arrow(Arc::new(labels) as ArrayRef)),
+            (
+                "text".to_string(),
+                Column::Arrow(Arc::new(text) as ArrayRef),
+            ),
+            (
+                "embedding".to_string(),
+                Column::Arrow(Arc::new(emb) as ArrayRef),
+            ),
+            (
+                "label".to_string(),
+                Column::Arrow(Arc::new(labels) as ArrayRef),
+            ),
         ];
         let t0 = Instant::now();
         client.ingest("ingest", data, IngestOptions::default())?;
         let secs = t0.elapsed().as_secs_f64();
         let rows_s = args.rows as f64 / secs;
         if wants("ingest") {
-            let sdk = reference.as_ref().and_then(|r| r.run(&["ingest".into(), format!("{ref_ingest}-sdk"), args.rows.to_string(), "sdk".into()]));
-            let bulk = reference.as_ref().and_then(|r| r.run(&["ingest".into(), ref_ingest.clone(), args.rows.to_string(), "bulk".into()]));
-            let get = |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v[k].as_f64());
-            println!("ingest {} rows (text 200 chars, float32[384], int64), flush 200 / commit 2000", args.rows);
-            line("ingest rows/s vs reference SDK", rows_s, "rows/s", get(&sdk, "rows_per_s").map(|b| ("ref(sdk cadence)", b)), true);
-            line("ingest rows/s vs reference bulk", rows_s, "rows/s", get(&bulk, "rows_per_s").map(|b| ("ref(one append)", b)), true);
-            line("ingest MB/s vs reference SDK", bytes as f64 / secs / 1e6, "MB/s", get(&sdk, "mb_per_s").map(|b| ("ref(sdk cadence)", b)), true);
+            let sdk = reference.as_ref().and_then(|r| {
+                r.run(&[
+                    "ingest".into(),
+                    format!("{ref_ingest}-sdk"),
+                    args.rows.to_string(),
+                    "sdk".into(),
+                ])
+            });
+            let bulk = reference.as_ref().and_then(|r| {
+                r.run(&[
+                    "ingest".into(),
+                    ref_ingest.clone(),
+                    args.rows.to_string(),
+                    "bulk".into(),
+                ])
+            });
+            let get =
+                |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v[k].as_f64());
+            println!(
+                "ingest {} rows (text 200 chars, float32[384], int64), flush 200 / commit 2000",
+                args.rows
+            );
+            line(
+                "ingest rows/s vs reference SDK",
+                rows_s,
+                "rows/s",
+                get(&sdk, "rows_per_s").map(|b| ("ref(sdk cadence)", b)),
+                true,
+            );
+            line(
+                "ingest rows/s vs reference bulk",
+                rows_s,
+                "rows/s",
+                get(&bulk, "rows_per_s").map(|b| ("ref(one append)", b)),
+                true,
+            );
+            line(
+                "ingest MB/s vs reference SDK",
+                bytes as f64 / secs / 1e6,
+                "MB/s",
+                get(&sdk, "mb_per_s").map(|b| ("ref(sdk cadence)", b)),
+                true,
+            );
         }
         if wants("scan") {
             scan(&client, args, root, reference.as_ref(), &ref_ingest)?;
@@ -145,7 +231,13 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn scan(client: &Client, args: &Args, root: &Path, reference: Option<&Reference>, ref_ingest: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn scan(
+    client: &Client,
+    args: &Args,
+    root: &Path,
+    reference: Option<&Reference>,
+    ref_ingest: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let ds = client.open_table("ingest")?;
     let mut gbps = 0.0;
     let mut total = 0usize;
@@ -155,7 +247,14 @@ fn scan(client: &Client, args: &Args, root: &Path, reference: Option<&Reference>
         total = 0;
         for batch in ds.scan(Some(&["embedding"]))? {
             let batch = batch?;
-            total += batch.column(0).as_any().downcast_ref::<FixedSizeListArray>().ok_or("embedding column")?.values().len() * 4;
+            total += batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<FixedSizeListArray>()
+                .ok_or("embedding column")?
+                .values()
+                .len()
+                * 4;
         }
         gbps = total as f64 / t0.elapsed().as_secs_f64() / 1e9;
     }
@@ -188,27 +287,71 @@ fn scan(client: &Client, args: &Args, root: &Path, reference: Option<&Reference>
         raw_gbps = n as f64 / t0.elapsed().as_secs_f64() / 1e9;
     }
     std::fs::remove_file(&raw_path)?;
-    println!("scan of the embedding column ({:.2} GB, page cache warm)", total as f64 / 1e9);
-    line("scan GB/s vs raw read(2)", gbps, "GB/s", Some(("raw disk", raw_gbps)), true);
+    println!(
+        "scan of the embedding column ({:.2} GB, page cache warm)",
+        total as f64 / 1e9
+    );
+    line(
+        "scan GB/s vs raw read(2)",
+        gbps,
+        "GB/s",
+        Some(("raw disk", raw_gbps)),
+        true,
+    );
     let refscan = reference.and_then(|r| r.run(&["scan".into(), ref_ingest.to_string()]));
-    line("scan GB/s vs reference", gbps, "GB/s", refscan.as_ref().and_then(|v| v["gb_per_s"].as_f64()).map(|b| ("reference", b)), true);
+    line(
+        "scan GB/s vs reference",
+        gbps,
+        "GB/s",
+        refscan
+            .as_ref()
+            .and_then(|v| v["gb_per_s"].as_f64())
+            .map(|b| ("reference", b)),
+        true,
+    );
     Ok(())
 }
 
-fn random_reads(client: &Client, args: &Args, reference: Option<&Reference>, ref_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn random_reads(
+    client: &Client,
+    args: &Args,
+    reference: Option<&Reference>,
+    ref_dir: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let blobs: LargeBinaryArray = (0..args.blob_rows)
-        .map(|_| Some((0..args.blob_size).map(|_| rng.random::<u8>()).collect::<Vec<u8>>()))
+        .map(|_| {
+            Some(
+                (0..args.blob_size)
+                    .map(|_| rng.random::<u8>())
+                    .collect::<Vec<u8>>(),
+            )
+        })
         .collect();
-    client.ingest("blobs", vec![("blob".to_string(), Column::Arrow(Arc::new(blobs) as ArrayRef))], IngestOptions::default())?;
+    client.ingest(
+        "blobs",
+        vec![(
+            "blob".to_string(),
+            Column::Arrow(Arc::new(blobs) as ArrayRef),
+        )],
+        IngestOptions::default(),
+    )?;
     let ds = client.open_table("blobs")?;
-    let idx: Vec<u64> = (0..args.reads).map(|_| rng.random_range(0..args.blob_rows as u64)).collect();
+    let idx: Vec<u64> = (0..args.reads)
+        .map(|_| rng.random_range(0..args.blob_rows as u64))
+        .collect();
     ds.take(&[idx[0]], Some(&["blob"]))?;
     let t0 = Instant::now();
     let mut total = 0usize;
     for i in &idx {
         let b = ds.take(&[*i], Some(&["blob"]))?;
-        total += b.column(0).as_any().downcast_ref::<LargeBinaryArray>().ok_or("blob column")?.value(0).len();
+        total += b
+            .column(0)
+            .as_any()
+            .downcast_ref::<LargeBinaryArray>()
+            .ok_or("blob column")?
+            .value(0)
+            .len();
     }
     let us = t0.elapsed().as_secs_f64() / args.reads as f64 * 1e6;
     if total != args.reads * args.blob_size {
@@ -223,7 +366,20 @@ fn random_reads(client: &Client, args: &Args, reference: Option<&Reference>, ref
             args.reads.to_string(),
         ])
     });
-    println!("{} random single-row reads of {} KB blobs from {} rows", args.reads, args.blob_size / 1024, args.blob_rows);
-    line("random blob read µs/row", us, "µs/row", r.as_ref().and_then(|v| v["us_per_row"].as_f64()).map(|b| ("reference", b)), false);
+    println!(
+        "{} random single-row reads of {} KB blobs from {} rows",
+        args.reads,
+        args.blob_size / 1024,
+        args.blob_rows
+    );
+    line(
+        "random blob read µs/row",
+        us,
+        "µs/row",
+        r.as_ref()
+            .and_then(|v| v["us_per_row"].as_f64())
+            .map(|b| ("reference", b)),
+        false,
+    );
     Ok(())
 }

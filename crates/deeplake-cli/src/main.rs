@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use deeplake_client::Client;
 
 #[derive(Parser)]
-#[command(name = "deeplake", version, about = "Deeplake: multimodal tables you can ingest into, search and train on")]
+#[command(
+    name = "deeplake",
+    version,
+    about = "Deeplake: multimodal tables you can ingest into, search and train on"
+)]
 struct Cli {
     /// API token (JWT); its OrgID claim names the org. Default: $DEEPLAKE_API_KEY.
     #[arg(long, global = true)]
@@ -50,13 +54,19 @@ enum Command {
 }
 
 fn client(cli: &Cli) -> Result<Client, deeplake_client::ClientError> {
-    Client::new(cli.token.as_deref(), Some(&cli.workspace), cli.api_url.as_deref())
+    Client::new(
+        cli.token.as_deref(),
+        Some(&cli.workspace),
+        cli.api_url.as_deref(),
+    )
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match &cli.command {
         Command::Quickstart { sample } => {
-            let sample = sample.clone().unwrap_or_else(quickstart::default_sample_dir);
+            let sample = sample
+                .clone()
+                .unwrap_or_else(quickstart::default_sample_dir);
             quickstart::run(&client(&cli)?, &sample)
         }
         Command::Tables => {
@@ -64,9 +74,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let mut rows = Vec::new();
             for name in c.list_tables()? {
                 let ds = c.open_table(&name)?;
-                rows.push(vec![name, ds.len().to_string(), ds.version().to_string(), ds.schema().fields().len().to_string()]);
+                rows.push(vec![
+                    name,
+                    ds.len().to_string(),
+                    ds.version().to_string(),
+                    ds.schema().fields().len().to_string(),
+                ]);
             }
-            println!("{}", ui::table(&["table", "rows", "version", "columns"], rows));
+            println!(
+                "{}",
+                ui::table(&["table", "rows", "version", "columns"], rows)
+            );
             Ok(())
         }
         Command::Drop { name, must_exist } => {

@@ -17,10 +17,15 @@ pub fn read(path: &Path) -> Result<Matrix, String> {
     }
     let (header_len, start) = match raw[6] {
         1 => (u16::from_le_bytes([raw[8], raw[9]]) as usize, 10),
-        2 | 3 if raw.len() >= 12 => (u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize, 12),
+        2 | 3 if raw.len() >= 12 => (
+            u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as usize,
+            12,
+        ),
         _ => return Err(bad("unknown version")),
     };
-    let header = raw.get(start..start + header_len).ok_or_else(|| bad("short header"))?;
+    let header = raw
+        .get(start..start + header_len)
+        .ok_or_else(|| bad("short header"))?;
     let header = std::str::from_utf8(header).map_err(|_| bad("header not text"))?;
     if header.contains("'fortran_order': True") {
         return Err(bad("Fortran order"));
@@ -42,15 +47,21 @@ pub fn read(path: &Path) -> Result<Matrix, String> {
         .split(',')
         .filter_map(|d| d.trim().parse().ok())
         .collect();
-    let [rows, cols] = dims[..] else { return Err(bad("not 2-D")) };
+    let [rows, cols] = dims[..] else {
+        return Err(bad("not 2-D"));
+    };
     let body = &raw[start + header_len..];
     if body.len() != rows * cols * width {
         return Err(bad("data size does not match shape"));
     }
     let data = if width == 2 {
-        body.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        body.chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()
     } else {
-        body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        body.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     };
     Ok(Matrix { rows, cols, data })
 }

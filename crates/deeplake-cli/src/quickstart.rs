@@ -36,14 +36,29 @@ fn load(dir: &Path) -> Result<(Vec<Synset>, npy::Matrix), String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         let lemmas = v
             .get("lemmas")
             .and_then(|l| l.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
-        out.push(Synset { id: s("id"), pos: s("pos"), lemmas, definition: s("definition") });
+        out.push(Synset {
+            id: s("id"),
+            pos: s("pos"),
+            lemmas,
+            definition: s("definition"),
+        });
     }
     let emb = npy::read(&dir.join("wordnet-sample-minilm-f16.npy"))?;
     if emb.rows != out.len() {
@@ -54,7 +69,12 @@ fn load(dir: &Path) -> Result<(Vec<Synset>, npy::Matrix), String> {
 
 pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let (synsets, emb) = load(sample)?;
-    println!("Workspace: org '{}', workspace '{}', root {}", client.org_id(), client.workspace_id(), client.root_path().display());
+    println!(
+        "Workspace: org '{}', workspace '{}', root {}",
+        client.org_id(),
+        client.workspace_id(),
+        client.root_path().display()
+    );
     if client.list_tables()?.iter().any(|t| t == TABLE) {
         println!("Dropping the previous '{TABLE}' table");
         client.drop_table(TABLE, true)?;
@@ -67,19 +87,48 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         None,
     )?;
     let data = vec![
-        ("id".to_string(), Column::Values(synsets.iter().map(|s| Value::Str(s.id.clone())).collect())),
-        ("pos".to_string(), Column::Values(synsets.iter().map(|s| Value::Str(s.pos.clone())).collect())),
+        (
+            "id".to_string(),
+            Column::Values(synsets.iter().map(|s| Value::Str(s.id.clone())).collect()),
+        ),
+        (
+            "pos".to_string(),
+            Column::Values(synsets.iter().map(|s| Value::Str(s.pos.clone())).collect()),
+        ),
         (
             "lemmas".to_string(),
-            Column::Values(synsets.iter().map(|s| Value::Json(serde_json::json!(s.lemmas))).collect()),
+            Column::Values(
+                synsets
+                    .iter()
+                    .map(|s| Value::Json(serde_json::json!(s.lemmas)))
+                    .collect(),
+            ),
         ),
-        ("definition".to_string(), Column::Values(synsets.iter().map(|s| Value::Str(s.definition.clone())).collect())),
-        ("embedding".to_string(), Column::Arrow(Arc::new(embedding) as ArrayRef)),
+        (
+            "definition".to_string(),
+            Column::Values(
+                synsets
+                    .iter()
+                    .map(|s| Value::Str(s.definition.clone()))
+                    .collect(),
+            ),
+        ),
+        (
+            "embedding".to_string(),
+            Column::Arrow(Arc::new(embedding) as ArrayRef),
+        ),
     ];
     let bar = ui::progress(Some(synsets.len() as u64), "ingest");
     let mut on_progress = |done: u64, _total: i64| bar.set_position(done);
     let started = Instant::now();
-    let result = client.ingest(TABLE, data, IngestOptions { on_progress: Some(&mut on_progress), ..Default::default() })?;
+    let result = client.ingest(
+        TABLE,
+        data,
+        IngestOptions {
+            on_progress: Some(&mut on_progress),
+            ..Default::default()
+        },
+    )?;
     bar.finish_and_clear();
     println!(
         "Ingested {} rows into '{}' in {:.1} ms\n  dataset_path: {}",
@@ -90,24 +139,58 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
     );
 
     let ds = client.open_table(TABLE)?;
-    let schema_rows = ds.spec_types()?.into_iter().map(|(n, t)| vec![n, t.name(), t.sql_name()]).collect();
-    println!("\nTable '{TABLE}' (version {}, {} rows)\n{}", ds.version(), ds.len(), ui::table(&["column", "type", "SQL type"], schema_rows));
+    let schema_rows = ds
+        .spec_types()?
+        .into_iter()
+        .map(|(n, t)| vec![n, t.name(), t.sql_name()])
+        .collect();
+    println!(
+        "\nTable '{TABLE}' (version {}, {} rows)\n{}",
+        ds.version(),
+        ds.len(),
+        ui::table(&["column", "type", "SQL type"], schema_rows)
+    );
 
-    println!("\nSemantic neighbours (exact cosine over the all-MiniLM-L6-v2 embeddings of the glosses):");
+    println!(
+        "\nSemantic neighbours (exact cosine over the all-MiniLM-L6-v2 embeddings of the glosses):"
+    );
     for word in ["dog", "piano", "river"] {
-        let Some(q) = synsets.iter().position(|s| s.lemmas.first().is_some_and(|l| l == word)) else { continue };
+        let Some(q) = synsets
+            .iter()
+            .position(|s| s.lemmas.first().is_some_and(|l| l == word))
+        else {
+            continue;
+        };
         let query = &emb.data[q * emb.cols..(q + 1) * emb.cols];
         let hits = search::top_k_cosine(&ds, "embedding", query, 6)?;
         let rows: Vec<u64> = hits.iter().map(|(r, _)| *r).collect();
         let found = ds.take(&rows, Some(&["lemmas", "definition"]))?;
-        let lemmas = found.column(0).as_any().downcast_ref::<arrow_array::StringArray>().ok_or("lemmas column")?;
-        let defs = found.column(1).as_any().downcast_ref::<arrow_array::StringArray>().ok_or("definition column")?;
+        let lemmas = found
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .ok_or("lemmas column")?;
+        let defs = found
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .ok_or("definition column")?;
         let table_rows = hits
             .iter()
             .enumerate()
-            .map(|(i, (row, score))| vec![row.to_string(), format!("{score:.3}"), ui::clip(lemmas.value(i), 30), ui::clip(defs.value(i), 70)])
+            .map(|(i, (row, score))| {
+                vec![
+                    row.to_string(),
+                    format!("{score:.3}"),
+                    ui::clip(lemmas.value(i), 30),
+                    ui::clip(defs.value(i), 70),
+                ]
+            })
             .collect();
-        println!("\nquery: the gloss of '{word}'\n{}", ui::table(&["row", "cosine", "lemmas", "definition"], table_rows));
+        println!(
+            "\nquery: the gloss of '{word}'\n{}",
+            ui::table(&["row", "cosine", "lemmas", "definition"], table_rows)
+        );
     }
 
     println!("\nKeyword filter: glosses containing 'music'");
@@ -115,15 +198,29 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
     let mut base = 0u64;
     for batch in ds.batches(1024, false, Some(&["definition"]))? {
         let batch = batch?;
-        let defs = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().ok_or("definition column")?;
+        let defs = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .ok_or("definition column")?;
         for i in 0..defs.len() {
             if defs.value(i).contains("music") {
-                matches.push(vec![(base + i as u64).to_string(), ui::clip(defs.value(i), 90)]);
+                matches.push(vec![
+                    (base + i as u64).to_string(),
+                    ui::clip(defs.value(i), 90),
+                ]);
             }
         }
         base += batch.num_rows() as u64;
     }
-    println!("{} matches\n{}", matches.len(), ui::table(&["row", "definition"], matches.into_iter().take(5).collect()));
+    println!(
+        "{} matches\n{}",
+        matches.len(),
+        ui::table(
+            &["row", "definition"],
+            matches.into_iter().take(5).collect()
+        )
+    );
 
     let started = Instant::now();
     let row = ds.get(ds.len() / 2)?;

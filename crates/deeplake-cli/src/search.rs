@@ -10,7 +10,12 @@ fn norm(v: &[f32]) -> f32 {
 }
 
 /// The `k` rows most similar to `query`, best first, as `(row, cosine)`.
-pub fn top_k_cosine(ds: &Dataset, column: &str, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+pub fn top_k_cosine(
+    ds: &Dataset,
+    column: &str,
+    query: &[f32],
+    k: usize,
+) -> Result<Vec<(u64, f32)>> {
     let qn = norm(query).max(f32::MIN_POSITIVE);
     let mut best: Vec<(u64, f32)> = Vec::with_capacity(k + 1);
     let mut base = 0u64;

@@ -132,7 +132,10 @@ impl Dataset {
     /// fastest way through a whole column.
     pub fn scan(&self, columns: Option<&[&str]>) -> Result<Scan> {
         self.column_names(columns)?;
-        Ok(Scan { stream: self.table.scan(columns)?, rt: self.rt.clone() })
+        Ok(Scan {
+            stream: self.table.scan(columns)?,
+            rt: self.rt.clone(),
+        })
     }
 
     /// Iterates in row order in batches of `size` rows; with `drop_last` a

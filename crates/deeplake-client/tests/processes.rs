@@ -205,7 +205,7 @@ fn sigkill_at_random_moments_never_loses_or_tears_a_commit() {
             );
         }
         // A random blob row still reads back whole.
-        if ds.len() > 0 {
+        if !ds.is_empty() {
             let i = rng.random_range(0..ds.len());
             assert_eq!(
                 ds.get(i).unwrap().get("blob"),

@@ -177,7 +177,7 @@ fn buffer_at(bytes: &Bytes, base: u64, region: &Region) -> Result<Buffer, Storag
         return Err(StorageError::Corrupt("buffer outside its column".into()));
     }
     let slice = bytes.slice((r.start - base) as usize..(r.end - base) as usize);
-    if (slice.as_ptr() as usize) % 16 == 0 {
+    if (slice.as_ptr() as usize).is_multiple_of(16) {
         Ok(Buffer::from(slice))
     } else {
         let mut m = MutableBuffer::with_capacity(slice.len());

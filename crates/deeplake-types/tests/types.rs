@@ -196,7 +196,7 @@ pub fn samples(t: SpecType) -> Option<(SpecType, Vec<Value>)> {
         SpecType::Float64 => (
             t,
             vec![
-                Value::Float(3.14159265359),
+                Value::Float(1.000000000001),
                 Value::Null,
                 Value::Float(1e-300),
             ],
