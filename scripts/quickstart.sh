@@ -8,5 +8,4 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install the Rust toolchain (https://rustup.rs), then rerun." >&2
     exit 1
 fi
-cargo build --locked -p deeplake-cli
-exec ./target/debug/deeplake quickstart "$@"
+exec cargo run --quiet --locked -p deeplake-cli -- quickstart "$@"

@@ -171,9 +171,19 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 Column::Arrow(Arc::new(labels) as ArrayRef),
             ),
         ];
+        let bar = crate::ui::progress(Some(args.rows as u64), "ingest");
+        let mut on_progress = |done: u64, _total: i64| bar.set_position(done);
         let t0 = Instant::now();
-        client.ingest("ingest", data, IngestOptions::default())?;
+        client.ingest(
+            "ingest",
+            data,
+            IngestOptions {
+                on_progress: Some(&mut on_progress),
+                ..Default::default()
+            },
+        )?;
         let secs = t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
         let rows_s = args.rows as f64 / secs;
         if wants("ingest") {
             let sdk = reference.as_ref().and_then(|r| {

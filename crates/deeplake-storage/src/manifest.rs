@@ -93,12 +93,19 @@ pub enum Transaction {
         schema: SchemaRef,
         fragments: Vec<Fragment>,
     },
-    /// Replaces fragments as they were in `base` (deletes, compaction).
+    /// Replaces runs of fragments, as they were when read, each by its
+    /// replacement, in place (deletes, compaction).
     Rewrite {
-        base: Vec<Fragment>,
-        replace_with: Vec<Fragment>,
+        groups: Vec<RewriteGroup>,
         operation: &'static str,
     },
+}
+
+/// Fragments read by a rewrite and what stands in their place.
+#[derive(Debug, Clone)]
+pub struct RewriteGroup {
+    pub base: Vec<Fragment>,
+    pub replace_with: Vec<Fragment>,
 }
 
 fn now_ms() -> u64 {
@@ -131,15 +138,8 @@ impl Transaction {
             (Transaction::Overwrite { schema, fragments }, Some(_)) => {
                 (schema.clone(), fragments.clone(), "overwrite")
             }
-            (
-                Transaction::Rewrite {
-                    base,
-                    replace_with,
-                    operation,
-                },
-                Some(m),
-            ) => {
-                for f in base {
+            (Transaction::Rewrite { groups, operation }, Some(m)) => {
+                for f in groups.iter().flat_map(|g| &g.base) {
                     if !m.fragments.contains(f) {
                         return Err(StorageError::Conflict(format!(
                             "fragment {} changed concurrently",
@@ -147,22 +147,16 @@ impl Transaction {
                         )));
                     }
                 }
-                let first = m
-                    .fragments
-                    .iter()
-                    .position(|f| base.contains(f))
-                    .unwrap_or(m.fragments.len());
                 let mut all: Vec<Fragment> = Vec::with_capacity(m.fragments.len());
-                for (i, f) in m.fragments.iter().enumerate() {
-                    if i == first {
-                        all.extend(replace_with.iter().cloned());
+                for f in &m.fragments {
+                    match groups.iter().find(|g| g.base.contains(f)) {
+                        // The group's replacements stand where its first fragment stood.
+                        Some(g) if g.base.first() == Some(f) => {
+                            all.extend(g.replace_with.iter().cloned())
+                        }
+                        Some(_) => {}
+                        None => all.push(f.clone()),
                     }
-                    if !base.contains(f) {
-                        all.push(f.clone());
-                    }
-                }
-                if first == m.fragments.len() {
-                    all.extend(replace_with.iter().cloned());
                 }
                 (m.schema.clone(), all, *operation)
             }

@@ -18,7 +18,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload
 
 use crate::codec::{self, ColumnChunk, Footer, RowLayout};
 use crate::error::{Result, StorageError};
-use crate::manifest::{to_ranges, Fragment, Log, Manifest, Transaction};
+use crate::manifest::{to_ranges, Fragment, Log, Manifest, RewriteGroup, Transaction};
 
 /// Fragments read ahead of the consumer during a scan.
 const SCAN_READ_AHEAD: usize = 4;
@@ -674,8 +674,7 @@ impl Table {
     {
         loop {
             self.refresh().await?;
-            let mut base = Vec::new();
-            let mut replace_with = Vec::new();
+            let mut groups = Vec::new();
             let mut count = 0;
             for (i, frag) in self.manifest.fragments.iter().enumerate() {
                 let batch = self.read_fragment(i, None).await?;
@@ -696,11 +695,13 @@ impl Table {
                 let mut all: Vec<u64> = frag.deleted.iter().flat_map(|(a, b)| *a..*b).collect();
                 all.extend(hits);
                 all.sort_unstable();
-                base.push(frag.clone());
-                replace_with.push(Fragment {
-                    id: frag.id.clone(),
-                    rows: frag.rows,
-                    deleted: to_ranges(all),
+                groups.push(RewriteGroup {
+                    base: vec![frag.clone()],
+                    replace_with: vec![Fragment {
+                        id: frag.id.clone(),
+                        rows: frag.rows,
+                        deleted: to_ranges(all),
+                    }],
                 });
             }
             if count == 0 {
@@ -708,8 +709,7 @@ impl Table {
             }
             match self
                 .commit(Transaction::Rewrite {
-                    base,
-                    replace_with,
+                    groups,
                     operation: "delete",
                 })
                 .await
@@ -721,52 +721,41 @@ impl Table {
         }
     }
 
-    /// Rewrites small fragments and fragments with deletions into fragments of
-    /// about `target_rows` live rows, keeping row order. Returns the number of
-    /// fragments replaced.
+    /// Rewrites each run of adjacent small fragments (and any fragment with
+    /// deletions) into fragments of `target_rows` live rows, keeping row
+    /// order. Returns the number of fragments replaced.
     pub async fn compact(&mut self, target_rows: usize) -> Result<usize> {
+        let target_rows = target_rows.max(1);
         loop {
             self.refresh().await?;
             let schema = self.schema();
-            let fragments = self.manifest.fragments.clone();
-            let mut base: Vec<Fragment> = Vec::new();
-            let mut replace_with: Vec<Fragment> = Vec::new();
-            let mut pending: Vec<RecordBatch> = Vec::new();
-            let mut pending_rows = 0usize;
-            for (i, f) in fragments.iter().enumerate() {
-                let candidate = !f.deleted.is_empty() || (f.rows as usize) < target_rows;
-                // Only contiguous candidates are merged, so row order is kept.
-                if !candidate {
-                    if !pending.is_empty() {
-                        break;
-                    }
-                    continue;
-                }
-                base.push(f.clone());
-                let b = self.read_fragment(i, None).await?;
-                pending_rows += b.num_rows();
-                pending.push(b);
-                while pending_rows >= target_rows {
-                    let all = arrow_select::concat::concat_batches(&schema, &pending)?;
-                    let head = all.slice(0, target_rows);
-                    replace_with.push(self.write_fragment(&compacted(&head)?).await?);
-                    let rest = all.slice(target_rows, all.num_rows() - target_rows);
-                    pending_rows = rest.num_rows();
-                    pending = if pending_rows > 0 { vec![rest] } else { vec![] };
-                }
-            }
-            if !pending.is_empty() {
-                let all = arrow_select::concat::concat_batches(&schema, &pending)?;
-                replace_with.push(self.write_fragment(&compacted(&all)?).await?);
-            }
-            if base.len() <= 1 && base.iter().all(|f| f.deleted.is_empty()) {
+            let runs = compaction_runs(&self.manifest.fragments, target_rows);
+            if runs.is_empty() {
                 return Ok(0);
             }
-            let replaced = base.len();
+            let mut groups = Vec::with_capacity(runs.len());
+            for run in runs {
+                let mut batches = Vec::with_capacity(run.len());
+                for i in run.clone() {
+                    batches.push(self.read_fragment(i, None).await?);
+                }
+                let all = arrow_select::concat::concat_batches(&schema, &batches)?;
+                let mut replace_with = Vec::new();
+                let mut at = 0;
+                while at < all.num_rows() {
+                    let n = target_rows.min(all.num_rows() - at);
+                    replace_with.push(self.write_fragment(&compacted(&all.slice(at, n))?).await?);
+                    at += n;
+                }
+                groups.push(RewriteGroup {
+                    base: self.manifest.fragments[run].to_vec(),
+                    replace_with,
+                });
+            }
+            let replaced = groups.iter().map(|g| g.base.len()).sum();
             match self
                 .commit(Transaction::Rewrite {
-                    base,
-                    replace_with,
+                    groups,
                     operation: "compact",
                 })
                 .await
@@ -777,6 +766,29 @@ impl Table {
             }
         }
     }
+}
+
+/// Maximal runs of adjacent fragments worth rewriting: two or more below
+/// `target_rows`, or any run holding deleted rows.
+fn compaction_runs(fragments: &[Fragment], target_rows: usize) -> Vec<std::ops::Range<usize>> {
+    let small = |f: &Fragment| (f.rows as usize) < target_rows || !f.deleted.is_empty();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < fragments.len() {
+        if !small(&fragments[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < fragments.len() && small(&fragments[i]) {
+            i += 1;
+        }
+        let run = &fragments[start..i];
+        if run.len() > 1 || run.iter().any(|f| !f.deleted.is_empty()) {
+            runs.push(start..i);
+        }
+    }
+    runs
 }
 
 /// A copy of `batch` whose buffers hold only its rows (slices keep the whole

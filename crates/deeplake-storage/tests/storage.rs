@@ -351,3 +351,32 @@ async fn sliced_and_nested_arrays_round_trip() {
     assert_eq!(l.value_length(1), 2);
     assert!(l.is_null(2));
 }
+
+#[tokio::test]
+async fn compaction_merges_every_run_and_writes_nothing_it_does_not_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    // small, small, big, small, small
+    for (start, n) in [(0, 10), (10, 10), (20, 100), (120, 10), (130, 10)] {
+        t.append(&batch(start, n)).await.unwrap();
+    }
+    let files = |d: &std::path::Path| std::fs::read_dir(d.join("t/data")).unwrap().count();
+    assert_eq!(t.compact(50).await.unwrap(), 4);
+    let rows: Vec<u64> = t.manifest().fragments.iter().map(|f| f.rows).collect();
+    assert_eq!(rows, vec![20, 100, 20]);
+    assert_eq!(all_ids(&t).await, (0..140).collect::<Vec<_>>());
+    assert_eq!(files(dir.path()), 5 + 2);
+    // A lone small fragment is left alone, and nothing is written for it.
+    let mut single = loc.create_table("single", schema()).await.unwrap();
+    single.append(&batch(0, 3)).await.unwrap();
+    let v = single.version();
+    assert_eq!(single.compact(50).await.unwrap(), 0);
+    assert_eq!(single.version(), v);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("single/data"))
+            .unwrap()
+            .count(),
+        1
+    );
+}
