@@ -21,6 +21,15 @@ pub struct Location {
 }
 
 impl Location {
+    /// Tables under `prefix` of any object store (S3, GCS, Azure, memory).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Location {
+        Location {
+            store,
+            prefix,
+            local_dir: None,
+        }
+    }
+
     /// A local directory, created if missing.
     pub fn local(dir: &std::path::Path) -> Result<Location> {
         std::fs::create_dir_all(dir)
@@ -42,16 +51,33 @@ impl Location {
         }
     }
 
+    fn local_table_dir(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.local_dir.as_ref().map(|d| d.join(name))
+    }
+
     fn table_dir(&self, name: &str) -> Path {
         self.prefix.clone().join(name)
     }
 
     pub async fn create_table(&self, name: &str, schema: arrow_schema::SchemaRef) -> Result<Table> {
-        Table::create(self.store.clone(), self.table_dir(name), name, schema).await
+        Table::create(
+            self.store.clone(),
+            self.table_dir(name),
+            self.local_table_dir(name),
+            name,
+            schema,
+        )
+        .await
     }
 
     pub async fn open_table(&self, name: &str) -> Result<Table> {
-        Table::open(self.store.clone(), self.table_dir(name), name).await
+        Table::open(
+            self.store.clone(),
+            self.table_dir(name),
+            self.local_table_dir(name),
+            name,
+        )
+        .await
     }
 
     pub async fn table_exists(&self, name: &str) -> Result<bool> {

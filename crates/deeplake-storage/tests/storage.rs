@@ -101,10 +101,24 @@ fn check_row(b: &RecordBatch, i: usize, id: i64) {
     );
 }
 
+/// Local disk (memory-mapped reads) and a generic object store (ranged gets).
+fn locations(dir: &std::path::Path) -> Vec<Location> {
+    let memory = Arc::new(object_store::memory::InMemory::new());
+    vec![
+        Location::local(dir).unwrap(),
+        Location::new(memory, "org/ws".into()),
+    ]
+}
+
 #[tokio::test]
 async fn scans_and_random_reads_return_committed_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let loc = Location::local(dir.path()).unwrap();
+    for loc in locations(dir.path()) {
+        scans_and_random_reads(loc).await;
+    }
+}
+
+async fn scans_and_random_reads(loc: Location) {
     let mut t = loc.create_table("t", schema()).await.unwrap();
     assert_eq!(t.len(), 0);
     for k in 0..5 {
@@ -152,7 +166,12 @@ async fn scans_and_random_reads_return_committed_rows() {
 #[tokio::test]
 async fn versions_time_travel_and_refresh() {
     let dir = tempfile::tempdir().unwrap();
-    let loc = Location::local(dir.path()).unwrap();
+    for loc in locations(dir.path()) {
+        versions_time_travel(loc).await;
+    }
+}
+
+async fn versions_time_travel(loc: Location) {
     let mut writer = loc.create_table("t", schema()).await.unwrap();
     let mut reader = loc.open_table("t").await.unwrap();
     writer.append(&batch(0, 10)).await.unwrap();
@@ -190,7 +209,12 @@ async fn versions_time_travel_and_refresh() {
 #[tokio::test]
 async fn delete_and_compaction_keep_every_other_row() {
     let dir = tempfile::tempdir().unwrap();
-    let loc = Location::local(dir.path()).unwrap();
+    for loc in locations(dir.path()) {
+        delete_and_compaction(loc).await;
+    }
+}
+
+async fn delete_and_compaction(loc: Location) {
     let mut t = loc.create_table("t", schema()).await.unwrap();
     for k in 0..10 {
         t.append(&batch(k * 50, 50)).await.unwrap();
@@ -252,7 +276,12 @@ async fn delete_and_compaction_keep_every_other_row() {
 #[tokio::test]
 async fn create_conflicts_drop_and_missing_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let loc = Location::local(dir.path()).unwrap();
+    for loc in locations(dir.path()) {
+        create_conflicts_drop(loc).await;
+    }
+}
+
+async fn create_conflicts_drop(loc: Location) {
     loc.create_table("t", schema()).await.unwrap();
     assert!(
         matches!(loc.create_table("t", schema()).await, Err(StorageError::TableExists(n)) if n == "t")
