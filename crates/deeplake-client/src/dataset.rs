@@ -75,6 +75,14 @@ impl Dataset {
         Ok(block(&self.rt, self.table.refresh())?)
     }
 
+    /// Rewrites runs of small fragments (one per commit during ingest) and
+    /// fragments with deleted rows into fragments of `target_rows` rows, as a
+    /// new version; returns how many fragments were replaced. Scans of a
+    /// compacted table read fewer, larger files.
+    pub fn compact(&mut self, target_rows: usize) -> Result<usize> {
+        Ok(block(&self.rt, self.table.compact(target_rows))?)
+    }
+
     /// Every committed version, oldest first.
     pub fn versions(&self) -> Result<Vec<u64>> {
         Ok(block(&self.rt, self.table.versions())?)

@@ -100,9 +100,14 @@ impl<'p> TableWriter<'p> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let batch = arrow_select::concat::concat_batches(&self.schema, &self.buffer)
-            .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))?;
-        let batch = compacted(&batch)?;
+        // Concatenating several slices yields fresh, exactly-sized buffers;
+        // a lone slice still points into its caller's buffers and is copied
+        // out, or the whole parent would be written.
+        let batch = match self.buffer.as_slice() {
+            [one] => compacted(one)?,
+            many => arrow_select::concat::concat_batches(&self.schema, many)
+                .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))?,
+        };
         self.buffer.clear();
         self.buffered = 0;
         self.written.push(self.table.write_fragment(&batch).await?);

@@ -20,11 +20,15 @@ use crate::codec::{self, ColumnChunk, Footer, RowLayout};
 use crate::error::{Result, StorageError};
 use crate::manifest::{to_ranges, Fragment, Log, Manifest, RewriteGroup, Transaction};
 
-/// Mapped ranges at least this long get a read-ahead hint.
-const READ_AHEAD_HINT: u64 = 256 * 1024;
+/// Page size assumed for aligning hints (a larger real page only makes the
+/// hint fail, which costs speed, not correctness).
+const PAGE: usize = 4096;
+
+/// Mapped ranges at least this long are faulted in ahead of use.
+const POPULATE_MIN: u64 = 256 * 1024;
 
 /// Fragments read ahead of the consumer during a scan.
-const SCAN_READ_AHEAD: usize = 4;
+const SCAN_READ_AHEAD: usize = 16;
 
 /// Per-fragment metadata read once and kept: data files never change.
 struct FragmentMeta {
@@ -85,6 +89,31 @@ fn map_slice(map: &Arc<memmap2::Mmap>, r: &std::ops::Range<u64>) -> Result<Bytes
         start: r.start as usize,
         end: r.end as usize,
     }))
+}
+
+/// Runs blocking work (page faults, file opens) on tokio's blocking pool when
+/// a runtime is there, else inline.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => match h.spawn_blocking(f).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+        Err(_) => f(),
+    }
+}
+
+/// Opens and maps a local data file and reads its footer.
+fn map_file(path: std::path::PathBuf) -> Result<(Footer, Arc<memmap2::Mmap>)> {
+    let file = std::fs::File::open(&path)
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
+    // SAFETY: data files are immutable once written (new data goes to new
+    // files), so the mapping never sees a write.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
+    let footer = codec::parse_footer(&map, map.len() as u64)?
+        .map_err(|_| StorageError::Corrupt("footer unreadable".into()))?;
+    Ok((footer, Arc::new(map)))
 }
 
 fn data_path(dir: &Path, id: &str) -> Path {
@@ -326,15 +355,8 @@ impl Table {
         let (footer, map) = match &self.local {
             Some(dir) => {
                 let path = dir.join("data").join(format!("{}.dlf", frag.id));
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
-                // SAFETY: data files are immutable once written (new data goes
-                // to new files), so the mapping never sees a write.
-                let map = unsafe { memmap2::Mmap::map(&file) }
-                    .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
-                let footer = codec::parse_footer(&map, map.len() as u64)?
-                    .map_err(|_| StorageError::Corrupt("footer unreadable".into()))?;
-                (footer, Some(Arc::new(map)))
+                let (footer, map) = blocking(move || map_file(path)).await?;
+                (footer, Some(map))
             }
             None => (self.remote_footer(frag).await?, None),
         };
@@ -385,15 +407,27 @@ impl Table {
     ) -> Result<Vec<Bytes>> {
         match &meta.map {
             Some(map) => {
-                for r in ranges.iter().filter(|r| r.end - r.start >= READ_AHEAD_HINT) {
-                    // Large ranges are scans: start the kernel reading them now
-                    // rather than page fault by page fault. A failed hint only
+                let large: Vec<(usize, usize)> = ranges
+                    .iter()
+                    .filter(|r| r.end - r.start >= POPULATE_MIN && r.end <= map.len() as u64)
+                    .map(|r| {
+                        // madvise wants a page-aligned start.
+                        let start = (r.start as usize) & !(PAGE - 1);
+                        (start, r.end as usize - start)
+                    })
+                    .collect();
+                if !large.is_empty() {
+                    // Large ranges are scans: fault them in on a blocking
+                    // thread, so the fragments a scan reads ahead have their
+                    // disk reads in flight together. A failed hint only
                     // costs speed.
-                    let _ = map.advise_range(
-                        memmap2::Advice::WillNeed,
-                        r.start as usize,
-                        (r.end - r.start) as usize,
-                    );
+                    let map = map.clone();
+                    blocking(move || {
+                        for (start, len) in large {
+                            let _ = map.advise_range(memmap2::Advice::PopulateRead, start, len);
+                        }
+                    })
+                    .await;
                 }
                 ranges.iter().map(|r| map_slice(map, r)).collect()
             }
@@ -430,7 +464,12 @@ impl Table {
     }
 
     async fn read_fragment_as(&self, i: usize, schema: &SchemaRef) -> Result<RecordBatch> {
-        let frag = &self.manifest.fragments[i];
+        let frag = self.manifest.fragments.get(i).ok_or_else(|| {
+            StorageError::Corrupt(format!(
+                "fragment {i} does not exist (the table has {})",
+                self.manifest.fragments.len()
+            ))
+        })?;
         let meta = self.meta(frag).await?;
         let mut ranges = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {

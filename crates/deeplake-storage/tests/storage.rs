@@ -156,6 +156,7 @@ async fn scans_and_random_reads(loc: Location) {
         Err(StorageError::RowOutOfRange { .. })
     ));
     assert!(t.take(&[0], Some(&["nope"])).await.is_err());
+    assert!(t.read_fragment(5, None).await.is_err());
 
     // Another handle sees the same table.
     let reopened = loc.open_table("t").await.unwrap();
