@@ -30,7 +30,8 @@ pub struct Fragment {
 
 impl Fragment {
     pub fn live_rows(&self) -> u64 {
-        self.rows - self.deleted.iter().map(|(a, b)| b - a).sum::<u64>()
+        let deleted: u64 = self.deleted.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
+        self.rows.saturating_sub(deleted)
     }
 
     pub fn is_deleted(&self, row: u64) -> bool {

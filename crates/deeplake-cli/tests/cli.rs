@@ -1,0 +1,98 @@
+//! The `deeplake` binary end to end: the README's quickstart on the shipped
+//! sample, table management, and errors as their public classes.
+
+use std::process::{Command, Output};
+
+fn deeplake(root: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deeplake"))
+        .arg("--api-url")
+        .arg(format!("file://{}", root.display()))
+        .args(args)
+        .env_remove("DEEPLAKE_API_KEY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The rows printed under the "query: the gloss of '<word>'" heading.
+fn neighbours<'a>(out: &'a str, word: &str) -> &'a str {
+    let head = format!("query: the gloss of '{word}'");
+    let start = out
+        .find(&head)
+        .unwrap_or_else(|| panic!("no {head} in output"));
+    let rest = &out[start..];
+    let end = rest[head.len()..]
+        .find("query:")
+        .map_or(rest.len(), |e| e + head.len());
+    &rest[..end]
+}
+
+#[test]
+fn quickstart_ingests_the_sample_and_finds_real_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deeplake(dir.path(), &["quickstart"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("Ingested 1015 rows into 'wordnet_sample'"),
+        "{text}"
+    );
+    assert!(text.contains("EMBEDDING(384)"));
+    // Each query's best hit is itself (cosine 1.000), and semantically close
+    // glosses follow: these come from the real MiniLM embeddings.
+    for (word, near) in [
+        ("piano", "guitar"),
+        ("river", "ocean"),
+        ("dog", "Carnivora"),
+    ] {
+        let block = neighbours(&text, word);
+        assert!(block.contains("1.000"), "{block}");
+        assert!(
+            block.contains(near),
+            "'{near}' not among the neighbours of '{word}':\n{block}"
+        );
+    }
+    assert!(
+        text.contains("7 matches"),
+        "keyword filter over the glosses: {text}"
+    );
+    // Rerunning replaces the table instead of failing.
+    assert!(deeplake(dir.path(), &["quickstart"]).status.success());
+
+    let tables = stdout(&deeplake(dir.path(), &["tables"]));
+    assert!(
+        tables.contains("wordnet_sample") && tables.contains("1015"),
+        "{tables}"
+    );
+
+    assert!(deeplake(dir.path(), &["drop", "wordnet_sample"])
+        .status
+        .success());
+    let again = deeplake(dir.path(), &["drop", "wordnet_sample", "--must-exist"]);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        "TableError: Table 'wordnet_sample' does not exist"
+    );
+}
+
+#[test]
+fn errors_print_their_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = deeplake(dir.path(), &["--token", "not-a-jwt", "tables"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "TokenError: Invalid token format: expected JWT with 3 parts"
+    );
+    let missing = deeplake(dir.path(), &["quickstart", "--sample", "/nonexistent"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent"));
+}
