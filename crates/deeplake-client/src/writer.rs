@@ -18,6 +18,11 @@ use crate::error::{ClientError, Result};
 pub struct WriteOptions {
     pub flush_every: usize,
     pub commit_every: usize,
+    /// After an ingest that committed several fragments, rewrite those
+    /// fragments into ones of about this many bytes (0: leave them). Each
+    /// commit needs its own file, so a large ingest otherwise leaves one
+    /// small file per 2000 rows, and cold scans pay per file.
+    pub compact_to_bytes: usize,
 }
 
 impl Default for WriteOptions {
@@ -25,6 +30,7 @@ impl Default for WriteOptions {
         WriteOptions {
             flush_every: 200,
             commit_every: 2000,
+            compact_to_bytes: 64 << 20,
         }
     }
 }
@@ -41,6 +47,9 @@ pub struct TableWriter<'p> {
     buffer: Vec<RecordBatch>,
     buffered: usize,
     written: Vec<Fragment>,
+    /// Every fragment this writer committed, and their in-memory size.
+    committed: Vec<String>,
+    bytes_written: usize,
     rows_written: u64,
     total: i64,
     progress: Option<Progress<'p>>,
@@ -68,6 +77,8 @@ impl<'p> TableWriter<'p> {
             buffer: vec![],
             buffered: 0,
             written: vec![],
+            committed: vec![],
+            bytes_written: 0,
             rows_written: 0,
             total,
             progress,
@@ -110,12 +121,15 @@ impl<'p> TableWriter<'p> {
         };
         self.buffer.clear();
         self.buffered = 0;
+        self.bytes_written += batch.get_array_memory_size();
         self.written.push(self.table.write_fragment(&batch).await?);
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
         let fragments = std::mem::take(&mut self.written);
+        self.committed
+            .extend(fragments.iter().map(|f| f.id.clone()));
         if self.overwrite {
             self.table
                 .commit_overwrite(self.schema.clone(), fragments)
@@ -130,6 +144,17 @@ impl<'p> TableWriter<'p> {
     pub async fn finish(mut self) -> Result<(Table, u64)> {
         self.write_buffer().await?;
         self.commit().await?;
+        if self.opts.compact_to_bytes > 0 && self.committed.len() > 1 {
+            let per_row = (self.bytes_written / self.rows_written.max(1) as usize).max(1);
+            let target_rows = (self.opts.compact_to_bytes / per_row).max(self.opts.commit_every);
+            let mine: std::collections::HashSet<String> = self.committed.drain(..).collect();
+            // The rows are committed either way; a failed compaction only
+            // leaves the smaller files, so it must not fail the ingest.
+            let _ = self
+                .table
+                .compact_where(target_rows, |f| mine.contains(&f.id))
+                .await;
+        }
         Ok((self.table, self.rows_written))
     }
 }

@@ -548,6 +548,7 @@ fn writes_are_buffered_and_committed_on_cadence() {
                 write: WriteOptions {
                     flush_every: 100,
                     commit_every: 300,
+                    ..Default::default()
                 },
                 on_progress: Some(&mut progress),
                 ..Default::default()
@@ -565,12 +566,53 @@ fn writes_are_buffered_and_committed_on_cadence() {
         "total is known for column data"
     );
     let ds = c.open_table("t").unwrap();
-    // create + commits at 300, 600, 900 and the final 150 rows.
-    assert_eq!(ds.versions().unwrap(), vec![1, 2, 3, 4, 5]);
+    // create + commits at 300, 600, 900 and the final 150 rows, then one
+    // compaction of the four fragments this ingest wrote.
+    assert_eq!(ds.versions().unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(ds.checkout(2).unwrap().len(), 300);
+    assert_eq!(
+        ds.checkout(5).unwrap().table().manifest().fragments.len(),
+        4
+    );
+    assert_eq!(ds.table().manifest().operation, "compact");
+    assert_eq!(ds.table().manifest().fragments.len(), 1);
+    let ids: Vec<i64> = ds
+        .scan(None)
+        .unwrap()
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(ids, (0..1050).collect::<Vec<_>>());
+
+    // Compaction only touches the ingest's own fragments, and can be off.
+    let append_small = || IngestOptions {
+        mode: Mode::Append,
+        write: WriteOptions {
+            flush_every: 10,
+            commit_every: 10,
+            compact_to_bytes: 0,
+        },
+        ..Default::default()
+    };
+    c.ingest("t", vec![ints("id", 1050..1080)], append_small())
+        .unwrap();
+    let ds = c.open_table("t").unwrap();
+    let rows: Vec<u64> = ds
+        .table()
+        .manifest()
+        .fragments
+        .iter()
+        .map(|f| f.rows)
+        .collect();
+    assert_eq!(rows, vec![1050, 10, 10, 10]);
     let bad = WriteOptions {
         flush_every: 0,
-        commit_every: 1,
+        ..Default::default()
     };
     let err = c
         .ingest(

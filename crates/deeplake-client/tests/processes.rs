@@ -127,6 +127,7 @@ fn child_crash_writer() {
             write: WriteOptions {
                 flush_every: 100,
                 commit_every: 10_000,
+                ..Default::default()
             },
             ..Default::default()
         };

@@ -871,11 +871,21 @@ impl Table {
     /// deletions) into fragments of `target_rows` live rows, keeping row
     /// order. Returns the number of fragments replaced.
     pub async fn compact(&mut self, target_rows: usize) -> Result<usize> {
+        self.compact_where(target_rows, |_| true).await
+    }
+
+    /// Like [`Table::compact`], restricted to the fragments `eligible`
+    /// accepts (a writer compacts only what it wrote itself).
+    pub async fn compact_where(
+        &mut self,
+        target_rows: usize,
+        eligible: impl Fn(&Fragment) -> bool,
+    ) -> Result<usize> {
         let target_rows = target_rows.max(1);
         loop {
             self.refresh().await?;
             let schema = self.schema();
-            let runs = compaction_runs(&self.manifest.fragments, target_rows);
+            let runs = compaction_runs(&self.manifest.fragments, target_rows, &eligible);
             if runs.is_empty() {
                 return Ok(0);
             }
@@ -916,8 +926,13 @@ impl Table {
 
 /// Maximal runs of adjacent fragments worth rewriting: two or more below
 /// `target_rows`, or any run holding deleted rows.
-fn compaction_runs(fragments: &[Fragment], target_rows: usize) -> Vec<std::ops::Range<usize>> {
-    let small = |f: &Fragment| (f.rows as usize) < target_rows || !f.deleted.is_empty();
+fn compaction_runs(
+    fragments: &[Fragment],
+    target_rows: usize,
+    eligible: &impl Fn(&Fragment) -> bool,
+) -> Vec<std::ops::Range<usize>> {
+    let small =
+        |f: &Fragment| eligible(f) && ((f.rows as usize) < target_rows || !f.deleted.is_empty());
     let mut runs = Vec::new();
     let mut i = 0;
     while i < fragments.len() {
