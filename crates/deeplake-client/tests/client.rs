@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float32Array, Int64Array};
-use common::{client_at, col, ints, jwt, texts};
+use common::{client_at, col, first_i64s, ints, jwt, texts};
 use deeplake_client::{
     Client, ClientError, Column, IngestOptions, Mode, SpecType, Value, WriteOptions,
 };
@@ -576,17 +576,7 @@ fn writes_are_buffered_and_committed_on_cadence() {
     );
     assert_eq!(ds.table().manifest().operation, "compact");
     assert_eq!(ds.table().manifest().fragments.len(), 1);
-    let ids: Vec<i64> = ds
-        .scan(None)
-        .unwrap()
-        .flat_map(|b| {
-            b.unwrap()
-                .column(0)
-                .as_primitive::<Int64Type>()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let ids = first_i64s(ds.scan(None).unwrap());
     assert_eq!(ids, (0..1050).collect::<Vec<_>>());
 
     // Compaction only touches the ingest's own fragments, and can be off.
@@ -665,17 +655,7 @@ fn drop_list_open_and_refresh() {
         .map(|b| b.unwrap().num_rows())
         .collect();
     assert_eq!(sizes, vec![4, 4, 4]);
-    let all: Vec<i64> = ds
-        .batches(6, false, None)
-        .unwrap()
-        .flat_map(|b| {
-            b.unwrap()
-                .column(0)
-                .as_primitive::<Int64Type>()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let all = first_i64s(ds.batches(6, false, None).unwrap());
     assert_eq!(all, (0..15).collect::<Vec<_>>());
     assert_eq!(
         ds.batches(0, false, None).err().unwrap().class(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use common::{client_at, col, ints};
+use common::{client_at, col, first_i64s, ints};
 use deeplake_client::{IngestOptions, Mode, Value, WriteOptions};
 use rand::{Rng, SeedableRng};
 
@@ -84,17 +84,7 @@ fn two_processes_appending_concurrently_lose_nothing() {
         assert!(k.wait().unwrap().success());
     }
     let ds = client_at(dir.path()).open_table("shared").unwrap();
-    let mut ids: Vec<i64> = ds
-        .batches(10_000, false, None)
-        .unwrap()
-        .flat_map(|b| {
-            b.unwrap()
-                .column(0)
-                .as_primitive::<Int64Type>()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let mut ids = first_i64s(ds.batches(10_000, false, None).unwrap());
     assert_eq!(ids.len(), 2000, "every committed row is there, once");
     ids.sort_unstable();
     assert_eq!(ids, (0..2000).collect::<Vec<_>>());

@@ -29,3 +29,20 @@ pub fn texts(name: &str, values: &[&str]) -> (String, Column) {
         values.iter().map(|s| Value::Str(s.to_string())).collect(),
     )
 }
+
+/// The first column of every batch, as int64 values, in order.
+pub fn first_i64s(
+    batches: impl IntoIterator<Item = deeplake_client::Result<arrow_array::RecordBatch>>,
+) -> Vec<i64> {
+    use arrow_array::cast::AsArray;
+    batches
+        .into_iter()
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
