@@ -1,0 +1,297 @@
+//! A table handle: one committed version of a table directory, with scans,
+//! random row reads, appends, deletes and compaction.
+//!
+//! Layout under the table directory:
+//! `_versions/<v>.json` (manifests), `_latest` (hint), `data/<uuid>.dlf`.
+//! Reads live in `read`, deletes and compaction in `rewrite`.
+
+mod read;
+mod rewrite;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+use futures::stream::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::codec::{self};
+use crate::error::{Result, StorageError};
+use crate::manifest::{Fragment, Log, Manifest, Transaction};
+
+use read::Cache;
+
+/// An open table at one version. Cloning is cheap and shares caches.
+#[derive(Clone)]
+pub struct Table {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    name: String,
+    manifest: Arc<Manifest>,
+    /// `starts[i]` is the global index of fragment i's first live row.
+    starts: Arc<Vec<u64>>,
+    cache: Arc<Cache>,
+    /// The table directory when the store is the local disk: data files are
+    /// then memory-mapped, so reads are slices of the page cache instead of
+    /// a system call and a copy each.
+    local: Option<Arc<std::path::PathBuf>>,
+}
+
+fn data_path(dir: &Path, id: &str) -> Path {
+    dir.clone().join("data").join(format!("{id}.dlf"))
+}
+
+impl Table {
+    fn log(&self) -> Log<'_> {
+        Log {
+            store: self.store.as_ref(),
+            dir: &self.dir,
+        }
+    }
+
+    fn with_manifest(&self, manifest: Manifest) -> Table {
+        let mut t = self.clone();
+        t.set_manifest(manifest);
+        t
+    }
+
+    fn set_manifest(&mut self, manifest: Manifest) {
+        let mut acc = 0;
+        let starts = manifest
+            .fragments
+            .iter()
+            .map(|f| {
+                let s = acc;
+                acc += f.live_rows();
+                s
+            })
+            .collect();
+        self.starts = Arc::new(starts);
+        self.manifest = Arc::new(manifest);
+    }
+
+    fn handle(
+        store: Arc<dyn ObjectStore>,
+        dir: Path,
+        local: Option<std::path::PathBuf>,
+        name: &str,
+        manifest: Manifest,
+    ) -> Table {
+        let mut t = Table {
+            store,
+            dir,
+            name: name.to_string(),
+            manifest: Arc::new(manifest.clone()),
+            starts: Arc::new(vec![]),
+            cache: Arc::default(),
+            local: local.map(Arc::new),
+        };
+        t.set_manifest(manifest);
+        t
+    }
+
+    /// Creates an empty table; fails with `TableExists` if one is there.
+    /// `local` is the table's directory when `store` is the local disk.
+    pub async fn create(
+        store: Arc<dyn ObjectStore>,
+        dir: Path,
+        local: Option<std::path::PathBuf>,
+        name: &str,
+        schema: SchemaRef,
+    ) -> Result<Table> {
+        let log = Log {
+            store: store.as_ref(),
+            dir: &dir,
+        };
+        let manifest = log
+            .commit(&Transaction::Create { schema })
+            .await
+            .map_err(|e| match e {
+                StorageError::TableExists(_) => StorageError::TableExists(name.to_string()),
+                e => e,
+            })?;
+        Ok(Table::handle(store, dir, local, name, manifest))
+    }
+
+    /// Opens the latest committed version.
+    pub async fn open(
+        store: Arc<dyn ObjectStore>,
+        dir: Path,
+        local: Option<std::path::PathBuf>,
+        name: &str,
+    ) -> Result<Table> {
+        let log = Log {
+            store: store.as_ref(),
+            dir: &dir,
+        };
+        let manifest = log
+            .latest()
+            .await?
+            .ok_or_else(|| StorageError::TableNotFound(name.to_string()))?;
+        Ok(Table::handle(store, dir, local, name, manifest))
+    }
+
+    /// True when a committed table lives at `dir`.
+    pub async fn exists(store: &dyn ObjectStore, dir: &Path) -> Result<bool> {
+        Ok(Log { store, dir }.latest_version().await?.is_some())
+    }
+
+    /// Removes every object of the table: manifests first, so a crash midway
+    /// leaves no half-table that opens.
+    pub async fn drop_table(store: &dyn ObjectStore, dir: &Path) -> Result<bool> {
+        let log = Log { store, dir };
+        let versions = log.list_versions().await?;
+        if versions.is_empty() {
+            return Ok(false);
+        }
+        let hint = dir.clone().join("_latest");
+        match store.delete(&hint).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for v in versions.iter().rev() {
+            match store
+                .delete(&dir.clone().join("_versions").join(format!("{v:020}.json")))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let rest: Vec<Path> = store
+            .list(Some(dir))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        for p in rest {
+            match store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn version(&self) -> u64 {
+        self.manifest.version
+    }
+    pub fn schema(&self) -> SchemaRef {
+        self.manifest.schema.clone()
+    }
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// Number of live rows.
+    pub fn len(&self) -> u64 {
+        self.manifest.live_rows()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every committed version number, oldest first.
+    pub async fn versions(&self) -> Result<Vec<u64>> {
+        self.log().list_versions().await
+    }
+
+    /// This table as of an older (or newer) committed version.
+    pub async fn checkout(&self, version: u64) -> Result<Table> {
+        let m = self
+            .log()
+            .load(version)
+            .await?
+            .ok_or_else(|| StorageError::VersionNotFound {
+                table: self.name.clone(),
+                version,
+            })?;
+        Ok(self.with_manifest(m))
+    }
+
+    /// Moves this handle to the newest commit; returns whether it changed.
+    pub async fn refresh(&mut self) -> Result<bool> {
+        let m = self
+            .log()
+            .latest()
+            .await?
+            .ok_or_else(|| StorageError::TableNotFound(self.name.clone()))?;
+        let changed = m.version != self.manifest.version;
+        if changed {
+            self.set_manifest(m);
+        }
+        Ok(changed)
+    }
+
+    /// Writes a batch as an uncommitted fragment, invisible until committed.
+    pub async fn write_fragment(&self, batch: &RecordBatch) -> Result<Fragment> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let pieces = codec::encode(batch)?;
+        self.store
+            .put(&data_path(&self.dir, &id), PutPayload::from_iter(pieces))
+            .await?;
+        Ok(Fragment {
+            id,
+            rows: batch.num_rows() as u64,
+            deleted: vec![],
+        })
+    }
+
+    async fn commit(&mut self, txn: Transaction) -> Result<()> {
+        let m = self.log().commit(&txn).await.map_err(|e| match e {
+            StorageError::TableNotFound(_) => StorageError::TableNotFound(self.name.clone()),
+            e => e,
+        })?;
+        self.set_manifest(m);
+        Ok(())
+    }
+
+    /// Commits written fragments as an append (rebasing over concurrent commits).
+    pub async fn commit_append(&mut self, fragments: Vec<Fragment>) -> Result<()> {
+        let schema = self.schema();
+        self.commit(Transaction::Append { schema, fragments }).await
+    }
+
+    /// Commits a new version whose only rows are `fragments`, with `schema`.
+    pub async fn commit_overwrite(
+        &mut self,
+        schema: SchemaRef,
+        fragments: Vec<Fragment>,
+    ) -> Result<()> {
+        self.commit(Transaction::Overwrite { schema, fragments })
+            .await
+    }
+
+    /// Writes and commits one batch.
+    pub async fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        let f = self.write_fragment(batch).await?;
+        self.commit_append(vec![f]).await
+    }
+}
+
+/// A copy of `batch` whose buffers hold only its rows (slices keep the whole
+/// parent buffers alive and would be written out in full).
+pub fn compacted(batch: &RecordBatch) -> Result<RecordBatch> {
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let data = c.to_data();
+            let mut m = arrow_data::transform::MutableArrayData::new(vec![&data], false, c.len());
+            m.try_extend(0, 0, c.len())?;
+            Ok(arrow_array::make_array(m.freeze()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        cols,
+        &options,
+    )?)
+}
+
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> StorageError {
+    StorageError::Corrupt("a reader thread panicked while holding the fragment cache".into())
+}
