@@ -101,11 +101,17 @@ pub fn prepare(
         }
     }
     let rows = data[0].1.len();
+    let mut seen = std::collections::HashSet::new();
     for (name, col) in &data {
         if name.is_empty() {
             return Err(ClientError::Ingest(
                 "Column names must not be empty.".into(),
             ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(ClientError::Ingest(format!(
+                "Column '{name}' is given more than once."
+            )));
         }
         if col.len() != rows {
             return Err(ClientError::Ingest(format!(

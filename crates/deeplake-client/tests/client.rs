@@ -317,6 +317,14 @@ fn bad_input_gets_its_error_and_writes_nothing() {
     let cases: Vec<(ClientError, &str)> = vec![
         (ing(vec![], &[]), "data must not be empty."),
         (
+            ing(vec![ints("a", 0..1), ints("a", 0..1)], &[]),
+            "Column 'a' is given more than once.",
+        ),
+        (
+            ing(vec![ints("", 0..1)], &[]),
+            "Column names must not be empty.",
+        ),
+        (
             ing(vec![ints("a", 0..3), ints("b", 0..2)], &[]),
             "All columns must have the same length: 'a' has 3 rows but 'b' has 2.",
         ),
