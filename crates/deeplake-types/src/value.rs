@@ -204,7 +204,7 @@ impl Ctx<'_> {
     /// Checks a vector element: finite and representable as float32.
     fn float32(&self, row: usize, x: f64) -> Result<f32, TypeError> {
         if !x.is_finite() || x.abs() > f64::from(f32::MAX) {
-            return Err(self.bad(row, format!("{} values must be finite, got {x}", self.ty)));
+            return Err(self.bad(row, format!("{} values must be finite, got {x:e}", self.ty)));
         }
         Ok(x as f32)
     }
@@ -285,6 +285,9 @@ pub fn build_array(column: &str, ty: SpecType, values: &[Value]) -> Result<Array
                 match v {
                     Value::Null => b.append_null(),
                     Value::Int(x) => b.append_value(*x as f32),
+                    Value::Float(x) if x.is_finite() && x.abs() > f64::from(f32::MAX) => {
+                        return Err(cx.bad(i, format!("{x:e} does not fit in FLOAT32")))
+                    }
                     Value::Float(x) => b.append_value(*x as f32),
                     _ => return Err(cx.wrong(i, v)),
                 }

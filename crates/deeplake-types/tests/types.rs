@@ -149,6 +149,12 @@ fn vectors_refuse_nan_and_inf() {
         .unwrap_err();
         assert!(matches!(err, TypeError::BadValue { .. }), "{bad}: {err}");
     }
+    let err = build_array("f", SpecType::Float32, &[Value::Float(1e300)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Column 'f' row 0: 1e300 does not fit in FLOAT32"
+    );
+    assert!(build_array("f", SpecType::Float32, &[Value::Float(f64::INFINITY)]).is_ok());
     // Plain float columns may hold NaN: it is a value there.
     assert!(build_array("f", SpecType::Float64, &[Value::Float(f64::NAN)]).is_ok());
     let err = build_array(
