@@ -51,6 +51,7 @@ pub struct Node {
 /// One column of a fragment: its field and the span of its buffers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnChunk {
+    #[serde(with = "crate::schema_codec::ipc_field")]
     pub field: Field,
     pub span: Region,
     pub node: Node,

@@ -5,6 +5,7 @@ mod codec;
 mod error;
 mod location;
 mod manifest;
+mod schema_codec;
 mod table;
 
 pub use error::{Result, StorageError};

@@ -68,6 +68,7 @@ pub fn to_ranges(rows: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u64,
+    #[serde(with = "crate::schema_codec::ipc_schema")]
     pub schema: SchemaRef,
     pub fragments: Vec<Fragment>,
     pub timestamp_ms: u64,

@@ -410,3 +410,51 @@ async fn compaction_merges_every_run_and_writes_nothing_it_does_not_commit() {
         1
     );
 }
+
+#[tokio::test]
+async fn schemas_are_stored_as_arrow_ipc_and_damage_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let meta = std::collections::HashMap::from([(
+        "deeplake.type".to_string(),
+        "EMBEDDING(4)".to_string(),
+    )]);
+    let fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "emb" {
+                f.as_ref().clone().with_metadata(meta.clone())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let with_meta = Arc::new(Schema::new(fields));
+    let mut t = loc.create_table("t", with_meta.clone()).await.unwrap();
+    t.append(&batch(0, 5).with_schema(with_meta.clone()).unwrap())
+        .await
+        .unwrap();
+    let reopened = loc.open_table("t").await.unwrap();
+    assert_eq!(
+        reopened.schema(),
+        with_meta,
+        "types, nullability and metadata survive"
+    );
+    check_row(&reopened.take(&[3], None).await.unwrap(), 0, 3);
+
+    // The manifest holds the IPC encoding, not a dump of library structs.
+    let manifest_path = dir.path().join("t/_versions/00000000000000000002.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(json["schema"].is_string(), "{text}");
+
+    // A damaged schema is an error when opening, never a panic.
+    let mut broken = json.clone();
+    broken["schema"] = serde_json::Value::String("AAAA".into());
+    std::fs::write(&manifest_path, broken.to_string()).unwrap();
+    assert!(loc.open_table("t").await.is_err());
+    broken["schema"] = serde_json::Value::String("not base64 at all!".into());
+    std::fs::write(&manifest_path, broken.to_string()).unwrap();
+    assert!(loc.open_table("t").await.is_err());
+}
