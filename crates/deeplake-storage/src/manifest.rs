@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
 
+/// The table format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
 /// One immutable data file and the rows of it that are deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fragment {
@@ -67,6 +70,8 @@ pub fn to_ranges(rows: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Layout version of the table format that wrote this manifest.
+    pub format: u32,
     pub version: u64,
     #[serde(with = "crate::schema_codec::ipc_schema")]
     pub schema: SchemaRef,
@@ -164,6 +169,7 @@ impl Transaction {
             }
         };
         Ok(Manifest {
+            format: FORMAT,
             version,
             schema,
             fragments,
@@ -202,7 +208,23 @@ impl Log<'_> {
 
     pub async fn load(&self, version: u64) -> Result<Option<Manifest>> {
         match self.store.get(&self.version_path(version)).await {
-            Ok(r) => Ok(Some(serde_json::from_slice(&r.bytes().await?)?)),
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                // Check the format before the full parse, so a newer layout
+                // gets a clear message rather than a field-level parse error.
+                #[derive(Deserialize)]
+                struct Head {
+                    format: u32,
+                }
+                let head: Head = serde_json::from_slice(&bytes)?;
+                if head.format > FORMAT {
+                    return Err(StorageError::Corrupt(format!(
+                        "table format {} is newer than this build reads ({FORMAT}); upgrade deeplake",
+                        head.format
+                    )));
+                }
+                Ok(Some(serde_json::from_slice(&bytes)?))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

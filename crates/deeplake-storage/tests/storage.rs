@@ -449,6 +449,13 @@ async fn schemas_are_stored_as_arrow_ipc_and_damage_is_an_error() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(json["schema"].is_string(), "{text}");
 
+    // A manifest from a newer format is refused with a clear message.
+    let mut newer = json.clone();
+    newer["format"] = serde_json::json!(99);
+    std::fs::write(&manifest_path, newer.to_string()).unwrap();
+    let err = loc.open_table("t").await.err().unwrap().to_string();
+    assert!(err.contains("table format 99 is newer"), "{err}");
+
     // A damaged schema is an error when opening, never a panic.
     let mut broken = json.clone();
     broken["schema"] = serde_json::Value::String("AAAA".into());
