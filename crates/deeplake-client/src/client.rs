@@ -218,41 +218,31 @@ impl Client {
                 "Table '{table}' already exists"
             )));
         }
-        let mut data = Some(data);
+        let mut input = data;
         let (handle, batch) = loop {
-            let appending = exists && opts.mode == Mode::Append;
-            let existing = if appending {
-                Some(self.open_table(table)?.schema())
-            } else {
-                None
+            let opened = match exists {
+                true => Some(block(&self.rt, self.location.open_table(table))?),
+                false => None,
             };
-            let input = match data.take() {
-                Some(d) => d,
-                None => {
-                    return Err(ClientError::Table(format!(
-                        "Table '{table}' changed while ingesting"
-                    )))
-                }
+            let existing = match (&opened, opts.mode) {
+                (Some(t), Mode::Append) => Some(t.schema()),
+                _ => None,
             };
             let batch = prepare(input, &hints, existing.as_deref(), table)?;
-            let loc = self.location.clone();
-            let schema = batch.schema();
-            let opened = block(&self.rt, async {
-                if exists {
-                    loc.open_table(table).await
-                } else {
-                    loc.create_table(table, schema).await
-                }
-            });
-            match opened {
-                Ok(h) => break (h, batch),
-                // Another writer created it first: append onto theirs (retyped
-                // to their schema) or replace it.
-                Err(StorageError::TableExists(_)) if opts.mode == Mode::Append && !exists => {
+            if let Some(t) = opened {
+                break (t, batch);
+            }
+            let created = block(&self.rt, self.location.create_table(table, batch.schema()));
+            match created {
+                Ok(t) => break (t, batch),
+                // Another writer created it first: append onto theirs,
+                // retyped to their schema...
+                Err(StorageError::TableExists(_)) if opts.mode == Mode::Append => {
                     exists = true;
-                    data = Some(batch_columns(&batch));
+                    input = batch_columns(&batch);
                 }
-                Err(StorageError::TableExists(_)) if opts.mode == Mode::Overwrite && !exists => {
+                // ...or replace it, with this batch's own schema.
+                Err(StorageError::TableExists(_)) if opts.mode == Mode::Overwrite => {
                     exists = true;
                     break (block(&self.rt, self.location.open_table(table))?, batch);
                 }
