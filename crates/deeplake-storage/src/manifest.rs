@@ -80,12 +80,6 @@ pub struct Manifest {
     pub operation: String,
 }
 
-impl Manifest {
-    pub fn live_rows(&self) -> u64 {
-        self.fragments.iter().map(Fragment::live_rows).sum()
-    }
-}
-
 /// What a commit changes, replayable on top of a newer manifest.
 #[derive(Debug, Clone)]
 pub enum Transaction {

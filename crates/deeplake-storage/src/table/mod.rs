@@ -31,11 +31,28 @@ pub struct Table {
     manifest: Arc<Manifest>,
     /// `starts[i]` is the global index of fragment i's first live row.
     starts: Arc<Vec<u64>>,
+    /// Live rows in all fragments.
+    live: u64,
     cache: Arc<Cache>,
     /// The table directory when the store is the local disk: data files are
     /// then memory-mapped, so reads are slices of the page cache instead of
     /// a system call and a copy each.
     local: Option<Arc<std::path::PathBuf>>,
+}
+
+/// Global index of each fragment's first live row, and the live total.
+fn row_starts(manifest: &Manifest) -> (Vec<u64>, u64) {
+    let mut acc = 0;
+    let starts = manifest
+        .fragments
+        .iter()
+        .map(|f| {
+            let s = acc;
+            acc += f.live_rows();
+            s
+        })
+        .collect();
+    (starts, acc)
 }
 
 fn data_path(dir: &Path, id: &str) -> Path {
@@ -57,17 +74,9 @@ impl Table {
     }
 
     fn set_manifest(&mut self, manifest: Manifest) {
-        let mut acc = 0;
-        let starts = manifest
-            .fragments
-            .iter()
-            .map(|f| {
-                let s = acc;
-                acc += f.live_rows();
-                s
-            })
-            .collect();
+        let (starts, live) = row_starts(&manifest);
         self.starts = Arc::new(starts);
+        self.live = live;
         self.manifest = Arc::new(manifest);
     }
 
@@ -78,17 +87,17 @@ impl Table {
         name: &str,
         manifest: Manifest,
     ) -> Table {
-        let mut t = Table {
+        let (starts, live) = row_starts(&manifest);
+        Table {
             store,
             dir,
             name: name.to_string(),
-            manifest: Arc::new(manifest.clone()),
-            starts: Arc::new(vec![]),
+            manifest: Arc::new(manifest),
+            starts: Arc::new(starts),
+            live,
             cache: Arc::default(),
             local: local.map(Arc::new),
-        };
-        t.set_manifest(manifest);
-        t
+        }
     }
 
     /// Creates an empty table; fails with `TableExists` if one is there.
@@ -187,7 +196,7 @@ impl Table {
     }
     /// Number of live rows.
     pub fn len(&self) -> u64 {
-        self.manifest.live_rows()
+        self.live
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -269,14 +269,9 @@ impl Table {
                 len: self.len(),
             });
         }
+        // The last fragment starting at or before `row` holds it: an empty
+        // fragment shares its start with the next one, so it is never last.
         let i = self.starts.partition_point(|s| *s <= row) - 1;
-        // Skip empty fragments that share a start with the next one.
-        let mut i = i;
-        while self.manifest.fragments[i].live_rows() == 0
-            || row - self.starts[i] >= self.manifest.fragments[i].live_rows()
-        {
-            i += 1;
-        }
         Ok((i, self.manifest.fragments[i].nth_live(row - self.starts[i])))
     }
 
