@@ -157,15 +157,10 @@ impl Dataset {
         if size == 0 {
             return Err(ClientError::Table("batch size must be positive".into()));
         }
-        self.column_names(columns)?;
-        let owned: Option<Vec<String>> = columns.map(|c| c.iter().map(|s| s.to_string()).collect());
         Ok(Batches {
-            table: self.table.clone(),
-            rt: self.rt.clone(),
-            columns: owned,
+            scan: self.scan(columns)?,
             size,
             drop_last,
-            next_fragment: 0,
             pending: vec![],
             pending_rows: 0,
         })
@@ -189,33 +184,25 @@ impl Iterator for Scan {
 
 /// Iterator over fixed-size batches of a table.
 pub struct Batches {
-    table: Table,
-    rt: Arc<Io>,
-    columns: Option<Vec<String>>,
+    scan: Scan,
     size: usize,
     drop_last: bool,
-    next_fragment: usize,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
 }
 
 impl Batches {
     fn fill(&mut self) -> Result<()> {
-        let n = self.table.manifest().fragments.len();
-        while self.pending_rows < self.size && self.next_fragment < n {
-            let cols: Option<Vec<&str>> = self
-                .columns
-                .as_ref()
-                .map(|c| c.iter().map(String::as_str).collect());
-            let b = block(
-                &self.rt,
-                self.table
-                    .read_fragment(self.next_fragment, cols.as_deref()),
-            )?;
-            self.next_fragment += 1;
-            if b.num_rows() > 0 {
-                self.pending_rows += b.num_rows();
-                self.pending.push(b);
+        while self.pending_rows < self.size {
+            match self.scan.next() {
+                Some(b) => {
+                    let b = b?;
+                    if b.num_rows() > 0 {
+                        self.pending_rows += b.num_rows();
+                        self.pending.push(b);
+                    }
+                }
+                None => break,
             }
         }
         Ok(())
