@@ -207,11 +207,7 @@ impl Client {
     ) -> Result<IngestResult> {
         Self::check_table_name(table)?;
         let hints = parse_schema(&opts.schema)?;
-        if opts.write.flush_every == 0 || opts.write.commit_every == 0 {
-            return Err(ClientError::Ingest(
-                "flush_every and commit_every must be positive.".into(),
-            ));
-        }
+        opts.write.validate()?;
         let mut exists = block(&self.rt, self.location.table_exists(table))?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::Table(format!(

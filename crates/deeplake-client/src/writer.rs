@@ -35,6 +35,18 @@ impl Default for WriteOptions {
     }
 }
 
+impl WriteOptions {
+    /// Zero sizes are refused: a zero flush size would never advance.
+    pub fn validate(&self) -> Result<()> {
+        if self.flush_every == 0 || self.commit_every == 0 {
+            return Err(ClientError::Ingest(
+                "flush_every and commit_every must be positive.".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Progress callback: `(rows_written, total)`, total `-1` when unknown.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) + Send);
 
@@ -64,11 +76,7 @@ impl<'p> TableWriter<'p> {
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
-        if opts.flush_every == 0 || opts.commit_every == 0 {
-            return Err(ClientError::Ingest(
-                "flush_every and commit_every must be positive".into(),
-            ));
-        }
+        opts.validate()?;
         Ok(TableWriter {
             table,
             schema,
