@@ -225,7 +225,7 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
     let started = Instant::now();
     let row = ds.get(ds.len() / 2)?;
     println!(
-        "\nRandom access: row {} read in {:.0} µs: {:?}",
+        "\nRandom access: row {} read in {:.0} µs: lemmas {}",
         ds.len() / 2,
         started.elapsed().as_secs_f64() * 1e6,
         row.get("lemmas").cloned().unwrap_or(Value::Null)

@@ -48,6 +48,43 @@ impl Value {
     }
 }
 
+/// Values as a person reads them: JSON as JSON, blobs by size, long
+/// vectors shortened.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn floats(f: &mut std::fmt::Formatter<'_>, v: &[f64]) -> std::fmt::Result {
+            const SHOWN: usize = 6;
+            let head: Vec<String> = v.iter().take(SHOWN).map(|x| format!("{x:.4}")).collect();
+            let more = if v.len() > SHOWN {
+                format!(", … ({} values)", v.len())
+            } else {
+                String::new()
+            };
+            write!(f, "[{}{more}]", head.join(", "))
+        }
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => f.write_str(s),
+            Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
+            Value::Floats(v) => floats(f, v),
+            Value::FloatRows(rows) => {
+                f.write_str("[")?;
+                for (i, r) in rows.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    floats(f, r)?;
+                }
+                f.write_str("]")
+            }
+            Value::Json(j) => write!(f, "{j}"),
+        }
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::Str(s.to_string())

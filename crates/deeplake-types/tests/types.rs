@@ -139,6 +139,24 @@ fn inference_rejects_bad_columns() {
 }
 
 #[test]
+fn values_display_for_people() {
+    assert_eq!(
+        Value::Json(serde_json::json!(["snowboarder"])).to_string(),
+        r#"["snowboarder"]"#
+    );
+    assert_eq!(Value::Bytes(vec![0; 10]).to_string(), "<10 bytes>");
+    assert_eq!(Value::Null.to_string(), "NULL");
+    assert_eq!(
+        Value::Floats(vec![0.5; 8]).to_string(),
+        "[0.5000, 0.5000, 0.5000, 0.5000, 0.5000, 0.5000, … (8 values)]"
+    );
+    assert_eq!(
+        Value::FloatRows(vec![vec![1.0], vec![2.0]]).to_string(),
+        "[[1.0000], [2.0000]]"
+    );
+}
+
+#[test]
 fn vectors_refuse_nan_and_inf() {
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
         let err = build_array(
