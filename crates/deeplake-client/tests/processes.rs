@@ -210,3 +210,86 @@ fn sigkill_at_random_moments_never_loses_or_tears_a_commit() {
     );
     assert!(!acknowledged.is_empty());
 }
+
+const PREFIX_ROWS: i64 = 20_000;
+const PREFIX_COMMIT: usize = 2_000;
+
+/// Child: one ingest of 20k rows committed every 2000 rows, then compacted.
+#[test]
+#[ignore = "child process of sigkill_during_periodic_commits_and_compaction_leaves_whole_commits"]
+fn child_prefix_writer() {
+    let (role, root) = role().expect("run by its parent test");
+    assert_eq!(role, "prefix");
+    let table = std::env::var("CHILD_TABLE").unwrap();
+    let c = client_at(&root);
+    let blob = vec![3u8; 4096];
+    let opts = IngestOptions {
+        write: WriteOptions {
+            commit_every: PREFIX_COMMIT,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let data = vec![
+        ints("id", 0..PREFIX_ROWS),
+        col("blob", vec![Value::Bytes(blob); PREFIX_ROWS as usize]),
+    ];
+    c.ingest(&table, data, opts).unwrap();
+    println!("done");
+}
+
+#[test]
+fn sigkill_during_periodic_commits_and_compaction_leaves_whole_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut outcomes = BTreeSet::new();
+    for round in 0..10 {
+        let table = format!("prefix_{round}");
+        let mut kid = child(
+            "prefix",
+            "child_prefix_writer",
+            dir.path(),
+            &[("CHILD_TABLE", table.clone())],
+        )
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_millis(rng.random_range(5..400));
+        while Instant::now() < deadline && kid.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let killed = kid.try_wait().unwrap().is_none();
+        if killed {
+            kid.kill().unwrap();
+        }
+        assert!(killed || kid.wait().unwrap().success());
+        kid.wait().unwrap();
+
+        let c = client_at(dir.path());
+        let Ok(ds) = c.open_table(&table) else {
+            outcomes.insert(0);
+            continue;
+        };
+        let ids = first_i64s(ds.scan(Some(&["id"])).unwrap());
+        // Exactly the rows of the commits that landed, in order, once each,
+        // whether or not the final compaction was cut off.
+        assert_eq!(
+            ids.len() % PREFIX_COMMIT,
+            0,
+            "round {round}: {} rows",
+            ids.len()
+        );
+        assert_eq!(
+            ids,
+            (0..ids.len() as i64).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        if !killed {
+            assert_eq!(ids.len() as i64, PREFIX_ROWS);
+        }
+        outcomes.insert(ids.len());
+    }
+    assert!(
+        outcomes.len() >= 2,
+        "kills should land at different points: {outcomes:?}"
+    );
+}
