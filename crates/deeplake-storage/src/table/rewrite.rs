@@ -8,6 +8,23 @@ use crate::manifest::{to_ranges, Fragment, RewriteGroup, Transaction};
 use super::{compacted, Table};
 
 impl Table {
+    /// Commits rewrite groups; false when a concurrent commit changed the
+    /// fragments they read, so the caller recomputes from the new version.
+    async fn commit_rewrite(
+        &mut self,
+        groups: Vec<RewriteGroup>,
+        operation: &'static str,
+    ) -> Result<bool> {
+        match self
+            .commit(Transaction::Rewrite { groups, operation })
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StorageError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes the rows for which `predicate` is true; returns how many.
     ///
     /// The predicate sees each fragment's live rows (all columns). A
@@ -51,16 +68,8 @@ impl Table {
             if count == 0 {
                 return Ok(0);
             }
-            match self
-                .commit(Transaction::Rewrite {
-                    groups,
-                    operation: "delete",
-                })
-                .await
-            {
-                Ok(()) => return Ok(count),
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+            if self.commit_rewrite(groups, "delete").await? {
+                return Ok(count);
             }
         }
     }
@@ -107,16 +116,8 @@ impl Table {
                 });
             }
             let replaced = groups.iter().map(|g| g.base.len()).sum();
-            match self
-                .commit(Transaction::Rewrite {
-                    groups,
-                    operation: "compact",
-                })
-                .await
-            {
-                Ok(()) => return Ok(replaced),
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+            if self.commit_rewrite(groups, "compact").await? {
+                return Ok(replaced);
             }
         }
     }
