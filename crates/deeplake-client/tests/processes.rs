@@ -33,6 +33,22 @@ fn child(role: &str, test: &str, root: &std::path::Path, extra: &[(&str, String)
     cmd
 }
 
+/// Lets a child run for `delay`, then SIGKILLs it if it is still running;
+/// returns whether it was killed. A child that exited must have succeeded.
+fn kill_after(kid: &mut std::process::Child, delay: Duration) -> bool {
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline && kid.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = kid.try_wait().unwrap().is_none();
+    if killed {
+        kid.kill().unwrap(); // SIGKILL
+    }
+    let status = kid.wait().unwrap();
+    assert!(killed || status.success(), "child failed: {status}");
+    killed
+}
+
 fn role() -> Option<(String, std::path::PathBuf)> {
     Some((
         std::env::var("CHILD_ROLE").ok()?,
@@ -153,18 +169,9 @@ fn sigkill_at_random_moments_never_loses_or_tears_a_commit() {
                 })
                 .collect::<Vec<i64>>()
         });
-        let deadline = Instant::now() + Duration::from_millis(rng.random_range(10..600));
-        while Instant::now() < deadline {
-            if kid.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if kid.try_wait().unwrap().is_none() {
-            kid.kill().unwrap(); // SIGKILL
+        if kill_after(&mut kid, Duration::from_millis(rng.random_range(10..600))) {
             kills += 1;
         }
-        kid.wait().unwrap();
         acknowledged.extend(acks.join().unwrap());
 
         // After every kill the table opens and holds whole batches only.
@@ -253,16 +260,7 @@ fn sigkill_during_periodic_commits_and_compaction_leaves_whole_commits() {
         )
         .spawn()
         .unwrap();
-        let deadline = Instant::now() + Duration::from_millis(rng.random_range(5..400));
-        while Instant::now() < deadline && kid.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let killed = kid.try_wait().unwrap().is_none();
-        if killed {
-            kid.kill().unwrap();
-        }
-        assert!(killed || kid.wait().unwrap().success());
-        kid.wait().unwrap();
+        let killed = kill_after(&mut kid, Duration::from_millis(rng.random_range(5..400)));
 
         let c = client_at(dir.path());
         let Ok(ds) = c.open_table(&table) else {
