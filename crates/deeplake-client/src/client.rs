@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use deeplake_sql::Engine;
 use deeplake_storage::{Location, StorageError};
 
 use crate::dataset::Dataset;
@@ -42,7 +43,8 @@ pub struct Client {
     workspace: String,
     root: PathBuf,
     location: Location,
-    rt: Arc<Io>,
+    pub(crate) sql: Arc<Engine>,
+    pub(crate) rt: Arc<Io>,
 }
 
 /// The per-user default root: `$XDG_DATA_HOME/deeplake`, else `~/.local/share/deeplake`.
@@ -131,11 +133,17 @@ impl Client {
             .map_err(|e| {
                 ClientError::ManagedService(format!("Failed to start the I/O runtime: {e}"))
             })?;
+        let sql = Arc::new(Engine::new(
+            location.clone(),
+            &workspace,
+            &root.display().to_string(),
+        ));
         Ok(Client {
             org,
             workspace,
             root,
             location,
+            sql,
             rt: Arc::new(Io::new(rt)),
         })
     }

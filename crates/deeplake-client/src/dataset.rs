@@ -5,21 +5,12 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
+use deeplake_sql::Row;
 use deeplake_storage::Table;
-use deeplake_types::{cell, SpecType, Value};
+use deeplake_types::{cell, SpecType};
 
 use crate::error::{ClientError, Result};
 use crate::runtime::{block, Io};
-
-/// One row: `(column, value)` pairs in column order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row(pub Vec<(String, Value)>);
-
-impl Row {
-    pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.iter().find(|(c, _)| c == column).map(|(_, v)| v)
-    }
-}
 
 /// An open table at one version (`refresh()` moves it to the newest).
 pub struct Dataset {
@@ -119,14 +110,13 @@ impl Dataset {
     pub fn get(&self, i: u64) -> Result<Row> {
         let batch = self.take(&[i], None)?;
         let types = self.spec_types()?;
+        let columns: Vec<String> = types.iter().map(|(n, _)| n.clone()).collect();
         let values = types
             .into_iter()
             .zip(batch.columns())
-            .map(|((name, ty), array)| {
-                Ok((name, cell(array.as_ref(), ty, 0).map_err(table_error)?))
-            })
+            .map(|((_, ty), array)| cell(array.as_ref(), ty, 0).map_err(table_error))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Row(values))
+        Ok(Row::new(columns.into(), values))
     }
 
     /// Rows `start..end` of one column.

@@ -44,14 +44,17 @@ mod dataset;
 mod error;
 mod ingest;
 mod names;
+mod query;
 mod runtime;
 mod token;
 mod writer;
 
 pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
-pub use dataset::{Batches, Dataset, Row, Scan};
+pub use dataset::{Batches, Dataset, Scan};
+pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_types::{SpecType, Value};
 pub use error::{ClientError, Result};
 pub use ingest::{Column, Mode};
 pub use names::MAX_NAME_LEN;
+pub use query::TableQuery;
 pub use writer::WriteOptions;

@@ -1,0 +1,93 @@
+//! SQL from the client: `query(sql, params)` and the fluent
+//! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
+
+use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
+use deeplake_types::Value;
+
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::runtime::block;
+
+impl From<SqlError> for ClientError {
+    fn from(e: SqlError) -> Self {
+        ClientError::Table(e.to_string())
+    }
+}
+
+impl Client {
+    /// Runs one SQL statement (`$1..$n` bound to `params`) and returns its
+    /// rows in column order. Every failure is a `TableError("Query failed: ...")`.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        Ok(rows(&self.query_arrow(sql, params)?)?)
+    }
+
+    /// Like [`Client::query`], as Arrow record batches (for large results).
+    pub fn query_arrow(&self, sql: &str, params: &[Value]) -> Result<QueryOutput> {
+        let engine = self.sql.clone();
+        Ok(block(&self.rt, async move {
+            engine.execute(sql, params).await
+        })?)
+    }
+
+    /// The fluent query builder over `table`.
+    pub fn table(&self, table: &str) -> TableQuery<'_> {
+        TableQuery {
+            client: self,
+            select: Ok(Select::new(table)),
+        }
+    }
+}
+
+/// A query being built; nothing runs until [`TableQuery::execute`].
+/// See [`deeplake_sql::builder`] for how `where_` numbers placeholders.
+pub struct TableQuery<'c> {
+    client: &'c Client,
+    /// The first builder error is kept and reported by `execute`, so calls chain.
+    select: std::result::Result<Select, SqlError>,
+}
+
+impl TableQuery<'_> {
+    fn map(mut self, f: impl FnOnce(Select) -> std::result::Result<Select, SqlError>) -> Self {
+        self.select = self.select.and_then(f);
+        self
+    }
+
+    /// Result columns (any SQL expressions); the default is `*`.
+    pub fn select<S: AsRef<str>>(self, columns: impl IntoIterator<Item = S>) -> Self {
+        let cols: Vec<String> = columns
+            .into_iter()
+            .map(|c| c.as_ref().to_string())
+            .collect();
+        self.map(|s| Ok(s.select(cols)))
+    }
+
+    /// Adds a condition with its parameters; several conditions are ANDed.
+    pub fn where_(self, condition: &str, params: Vec<Value>) -> Self {
+        self.map(|s| s.where_(condition, params))
+    }
+
+    pub fn order_by(self, clause: &str) -> Self {
+        self.map(|s| Ok(s.order_by(clause)))
+    }
+
+    pub fn limit(self, n: u64) -> Self {
+        self.map(|s| Ok(s.limit(n)))
+    }
+
+    pub fn offset(self, n: u64) -> Self {
+        self.map(|s| Ok(s.offset(n)))
+    }
+
+    /// The SQL and parameters this builder will run.
+    pub fn to_sql(&self) -> Result<(String, Vec<Value>)> {
+        match &self.select {
+            Ok(s) => Ok((s.sql(), s.params().to_vec())),
+            Err(e) => Err(e.clone().into()),
+        }
+    }
+
+    pub fn execute(&self) -> Result<Vec<Row>> {
+        let (sql, params) = self.to_sql()?;
+        self.client.query(&sql, &params)
+    }
+}

@@ -1,0 +1,372 @@
+//! Running one statement: parse (PostgreSQL dialect), refuse what SQL must
+//! not reach, bind parameters, rewrite, prepare search statistics, plan and
+//! execute on DataFusion over a snapshot of the workspace's tables.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::SessionStateDefaults;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use deeplake_storage::{Location, Table};
+use deeplake_types::Value as Param;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, TryStreamExt};
+
+use crate::catalog::{information_schema, WorkspaceSchema, INFORMATION_SCHEMA, SCHEMA};
+use crate::error::{Result, SqlError};
+use crate::functions::bm25::{score_texts, Bm25Query, Bm25Udf, CorpusStats};
+use crate::functions::builtins;
+use crate::functions::hybrid::{vector_scores, HybridQuery, HybridUdf, TopList};
+use crate::functions::sync::SyncTable;
+use crate::rewrite::{
+    bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
+};
+
+const CATALOG: &str = "deeplake";
+
+/// The result of a statement: Arrow batches with their schema. Field
+/// metadata keeps the spec types of stored columns (JSON stays JSON).
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryOutput {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+    pub fn column_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+}
+
+type StatsKey = (String, u64, String);
+
+/// SQL over one workspace. Cheap to share; each statement plans against
+/// the tables' latest committed versions.
+pub struct Engine {
+    location: Location,
+    workspace: String,
+    root_path: String,
+    /// BM25 corpus statistics per (table, version, column): a version never
+    /// changes, so these stay valid until the table moves on.
+    stats: Mutex<HashMap<StatsKey, Arc<CorpusStats>>>,
+}
+
+fn query_err(msg: impl Into<String>) -> SqlError {
+    SqlError::Query(msg.into())
+}
+
+impl Engine {
+    pub fn new(location: Location, workspace: &str, root_path: &str) -> Engine {
+        Engine {
+            location,
+            workspace: workspace.to_string(),
+            root_path: root_path.to_string(),
+            stats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs one SQL statement with `$1..$n` bound to `params`. A panic
+    /// anywhere below becomes an error: none crosses this boundary.
+    pub async fn execute(&self, sql: &str, params: &[Param]) -> Result<QueryOutput> {
+        match AssertUnwindSafe(self.statement(sql, params))
+            .catch_unwind()
+            .await
+        {
+            Ok(r) => r,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(query_err(format!("internal error: {msg}")))
+            }
+        }
+    }
+
+    async fn statement(&self, sql: &str, params: &[Param]) -> Result<QueryOutput> {
+        let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
+        if statements.len() != 1 {
+            return Err(query_err(format!(
+                "expected exactly one SQL statement, got {}",
+                statements.len()
+            )));
+        }
+        let stmt = match statements.pop_front() {
+            Some(DFStatement::Statement(s)) => *s,
+            Some(DFStatement::CreateExternalTable(_)) => return Err(query_err(
+                "CREATE EXTERNAL TABLE is not supported: SQL reaches only the workspace's tables",
+            )),
+            Some(DFStatement::CopyTo(_)) => {
+                return Err(query_err(
+                    "COPY is not supported: SQL reaches only the workspace's tables",
+                ))
+            }
+            Some(other) => {
+                return Err(query_err(format!("statement not supported: {other}")));
+            }
+            None => return Err(query_err("empty statement")),
+        };
+        match &stmt {
+            Statement::Query(_) | Statement::Insert(_) | Statement::Delete(_) => {}
+            Statement::ShowVariable { variable } => {
+                let name: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+                return self.show(&name.join("."));
+            }
+            other => {
+                let text = other.to_string();
+                let verb = text
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Err(query_err(format!(
+                    "statement not supported: {verb} (supported: SELECT, WITH, VALUES, INSERT INTO, DELETE FROM, SHOW deeplake.root_path)"
+                )));
+            }
+        }
+        self.run(stmt, params).await
+    }
+
+    fn show(&self, name: &str) -> Result<QueryOutput> {
+        if name != "deeplake.root_path" {
+            return Err(query_err(format!(
+                "unrecognized configuration parameter \"{name}\""
+            )));
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![self.root_path.clone()]))],
+        )
+        .map_err(|e| query_err(e.to_string()))?;
+        Ok(QueryOutput {
+            schema,
+            batches: vec![batch],
+        })
+    }
+
+    async fn run(&self, mut stmt: Statement, params: &[Param]) -> Result<QueryOutput> {
+        bind_params(&mut stmt, params).map_err(query_err)?;
+        let names = self.location.list_tables().await?;
+        let mut opened: HashMap<String, Table> = HashMap::new();
+        let mut scope = Vec::new();
+        let mut wants_info = false;
+        for (parts, alias) in relations(&stmt) {
+            let (schema, name) = match parts.as_slice() {
+                [n] => (None, n),
+                [s, n] | [_, s, n] => (Some(s.as_str()), n),
+                _ => continue,
+            };
+            match schema {
+                Some(INFORMATION_SCHEMA) => {
+                    wants_info = true;
+                    continue;
+                }
+                None | Some(SCHEMA) => {}
+                Some(_) => continue,
+            }
+            if !names.contains(name) {
+                continue;
+            }
+            if !opened.contains_key(name) {
+                opened.insert(name.clone(), self.location.open_table(name).await?);
+            }
+            scope.push(ScopeTable {
+                name: name.clone(),
+                alias,
+                schema: opened[name].schema(),
+            });
+        }
+        let depth = result_depth(&stmt).unwrap_or(HYBRID_DEPTH_DEFAULT).max(1);
+        let searches = rewrite(&mut stmt, &scope, depth).map_err(query_err)?;
+
+        let mut udfs = builtins();
+        udfs.push(ScalarUDF::new_from_impl(SyncTable::new(names.clone())));
+        for s in &searches {
+            udfs.push(self.prepare(s, &opened).await?);
+        }
+
+        let ctx = self.session(&names, &opened, wants_info, udfs).await?;
+        let state = ctx.state();
+        let plan = state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        let df = ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok(QueryOutput { schema, batches })
+    }
+
+    async fn session(
+        &self,
+        names: &[String],
+        opened: &HashMap<String, Table>,
+        wants_info: bool,
+        udfs: Vec<ScalarUDF>,
+    ) -> Result<SessionContext> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_create_default_catalog_and_schema(true)
+            .with_information_schema(false)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let options = config.options_mut();
+        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.parquet.schema_force_view_types = false;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_scalar_functions(
+                SessionStateDefaults::default_scalar_functions()
+                    .into_iter()
+                    .chain(udfs.into_iter().map(Arc::new))
+                    .collect(),
+            )
+            .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
+            .with_window_functions(SessionStateDefaults::default_window_functions())
+            .with_expr_planners(SessionStateDefaults::default_expr_planners())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let catalog = ctx
+            .catalog(CATALOG)
+            .ok_or_else(|| query_err("the workspace catalog is missing"))?;
+        catalog.register_schema(
+            SCHEMA,
+            Arc::new(WorkspaceSchema::new(
+                self.location.clone(),
+                names.to_vec(),
+                opened,
+            )),
+        )?;
+        if wants_info {
+            let mut tables = Vec::with_capacity(names.len());
+            for n in names {
+                match opened.get(n) {
+                    Some(t) => tables.push(t.clone()),
+                    None => tables.push(self.location.open_table(n).await?),
+                }
+            }
+            catalog.register_schema(
+                INFORMATION_SCHEMA,
+                information_schema(&self.workspace, &tables)?,
+            )?;
+        }
+        Ok(ctx)
+    }
+
+    async fn corpus_stats(&self, table: &Table, column: &str) -> Result<Arc<CorpusStats>> {
+        let key = (
+            table.name().to_string(),
+            table.version(),
+            column.to_string(),
+        );
+        if let Some(s) = self.stats.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(s);
+        }
+        let mut stats = CorpusStats::default();
+        let mut scan = table.scan(Some(&[column]))?;
+        while let Some(batch) = scan.try_next().await? {
+            stats.add(batch.column(0))?;
+        }
+        let stats = Arc::new(stats);
+        if let Ok(mut m) = self.stats.lock() {
+            m.retain(|k, _| k.0 != key.0 || k.2 != key.2);
+            m.insert(key, stats.clone());
+        }
+        Ok(stats)
+    }
+
+    async fn prepare(&self, search: &Search, opened: &HashMap<String, Table>) -> Result<ScalarUDF> {
+        let table_of = |t: &str| {
+            opened
+                .get(t)
+                .ok_or_else(|| query_err(format!("table \"{t}\" does not exist")))
+        };
+        match search {
+            Search::Bm25 {
+                udf,
+                table,
+                column,
+                query,
+            } => {
+                let stats = self.corpus_stats(table_of(table)?, column).await?;
+                let q = Arc::new(Bm25Query::new(query, &stats));
+                Ok(ScalarUDF::new_from_impl(Bm25Udf::new(udf.clone(), q)))
+            }
+            Search::Hybrid {
+                udf,
+                table,
+                vector_column,
+                text_column,
+                vector,
+                query,
+                w_vec,
+                w_text,
+                fusion,
+                depth,
+            } => {
+                let t = table_of(table)?;
+                let field = t
+                    .schema()
+                    .field_with_name(vector_column)
+                    .map_err(|e| query_err(e.to_string()))?
+                    .clone();
+                if let DataType::FixedSizeList(_, n) = field.data_type() {
+                    if *n as usize != vector.len() {
+                        return Err(query_err(format!(
+                            "vector size mismatch: the column has {n} dimensions, the query has {}",
+                            vector.len()
+                        )));
+                    }
+                }
+                let stats = self.corpus_stats(t, text_column).await?;
+                let text = Arc::new(Bm25Query::new(query, &stats));
+                let mut vec_scores = Vec::new();
+                let mut text_scores = Vec::new();
+                let mut scan = t.scan(Some(&[vector_column.as_str(), text_column.as_str()]))?;
+                while let Some(batch) = scan.try_next().await? {
+                    vec_scores.extend(
+                        vector_scores(batch.column(0), vector)?
+                            .into_iter()
+                            .flatten(),
+                    );
+                    let ts = score_texts(batch.column(1), |s| text.score(s))?;
+                    text_scores.extend(ts.iter().flatten().filter(|s| *s > 0.0));
+                }
+                let q = HybridQuery {
+                    vector: vector.clone(),
+                    text,
+                    w_vec: *w_vec,
+                    w_text: *w_text,
+                    fusion: *fusion,
+                    vec_top: TopList::new(vec_scores, *depth),
+                    text_top: TopList::new(text_scores, *depth),
+                };
+                Ok(ScalarUDF::new_from_impl(HybridUdf::new(
+                    udf.clone(),
+                    Arc::new(q),
+                )))
+            }
+        }
+    }
+}
