@@ -3,6 +3,8 @@
 # ("summary: N passed, N failed, N skipped"); ignored tests count as skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The independent implementations some tests compare against.
+bash scripts/setup-python.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"

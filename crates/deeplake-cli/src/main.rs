@@ -1,9 +1,7 @@
 //! The `deeplake` command line.
 
 mod bench;
-mod npy;
 mod quickstart;
-mod search;
 mod ui;
 
 use std::path::PathBuf;

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array};
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array};
 use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions, Value};
 
-use crate::{npy, search, ui};
+use deeplake_cli::wordnet::{self, WordNet};
+
+use crate::ui;
 
 pub const TABLE: &str = "wordnet_sample";
 
@@ -24,51 +26,18 @@ pub fn default_sample_dir() -> PathBuf {
     }
 }
 
-struct Synset {
-    id: String,
-    pos: String,
-    lemmas: Vec<String>,
-    definition: String,
-}
-
-fn load(dir: &Path) -> Result<(Vec<Synset>, npy::Matrix), String> {
-    let path = dir.join("wordnet-sample.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        let s = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let lemmas = v
-            .get("lemmas")
-            .and_then(|l| l.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Synset {
-            id: s("id"),
-            pos: s("pos"),
-            lemmas,
-            definition: s("definition"),
-        });
-    }
-    let emb = npy::read(&dir.join("wordnet-sample-minilm-f16.npy"))?;
-    if emb.rows != out.len() {
-        return Err(format!("{} synsets but {} embeddings", out.len(), emb.rows));
-    }
-    Ok((out, emb))
+fn load(dir: &Path) -> Result<WordNet, String> {
+    wordnet::load(
+        &dir.join("wordnet-sample.jsonl"),
+        &dir.join("wordnet-sample-minilm-f16.npy"),
+    )
 }
 
 pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let (synsets, emb) = load(sample)?;
+    let WordNet {
+        synsets,
+        embeddings: emb,
+    } = load(sample)?;
     println!(
         "Workspace: org '{}', workspace '{}', root {}",
         client.org_id(),
@@ -152,7 +121,7 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
     );
 
     println!(
-        "\nSemantic neighbours (exact cosine over the all-MiniLM-L6-v2 embeddings of the glosses):"
+        "\nSemantic neighbours (SQL: embedding <#> $1::float4[], exact cosine over the all-MiniLM-L6-v2 embeddings):"
     );
     for word in ["dog", "piano", "river"] {
         let Some(q) = synsets
@@ -161,65 +130,44 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         else {
             continue;
         };
-        let query = &emb.data[q * emb.cols..(q + 1) * emb.cols];
-        let hits = search::top_k_cosine(&ds, "embedding", query, 6)?;
-        let rows: Vec<u64> = hits.iter().map(|(r, _)| *r).collect();
-        let found = ds.take(&rows, Some(&["lemmas", "definition"]))?;
-        let lemmas = found
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-            .ok_or("lemmas column")?;
-        let defs = found
-            .column(1)
-            .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-            .ok_or("definition column")?;
-        let table_rows = hits
+        let query: Vec<f64> = emb.data[q * emb.cols..(q + 1) * emb.cols]
             .iter()
-            .enumerate()
-            .map(|(i, (row, score))| {
-                vec![
-                    row.to_string(),
-                    format!("{score:.3}"),
-                    ui::clip(lemmas.value(i), 30),
-                    ui::clip(defs.value(i), 70),
-                ]
-            })
+            .map(|x| f64::from(*x))
             .collect();
+        let rows = client.query(
+            &format!(
+                "SELECT lemmas, definition, embedding <#> $1::float4[] AS cosine FROM {TABLE} ORDER BY cosine DESC LIMIT 6"
+            ),
+            &[Value::Floats(query)],
+        )?;
         println!(
             "\nquery: the gloss of '{word}'\n{}",
-            ui::table(&["row", "cosine", "lemmas", "definition"], table_rows)
+            results_table(&rows, &["cosine", "lemmas", "definition"])
         );
     }
 
-    println!("\nKeyword filter: glosses containing 'music'");
-    let mut matches = Vec::new();
-    let mut base = 0u64;
-    for batch in ds.batches(1024, false, Some(&["definition"]))? {
-        let batch = batch?;
-        let defs = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-            .ok_or("definition column")?;
-        for i in 0..defs.len() {
-            if defs.value(i).contains("music") {
-                matches.push(vec![
-                    (base + i as u64).to_string(),
-                    ui::clip(defs.value(i), 90),
-                ]);
-            }
-        }
-        base += batch.num_rows() as u64;
-    }
+    let keywords = "music instrument";
+    let rows = client.query(
+        &format!(
+            "SELECT lemmas, definition, definition <#> $1 AS bm25 FROM {TABLE} ORDER BY bm25 DESC LIMIT 5"
+        ),
+        &[Value::from(keywords)],
+    )?;
     println!(
-        "{} matches\n{}",
-        matches.len(),
-        ui::table(
-            &["row", "definition"],
-            matches.into_iter().take(5).collect()
-        )
+        "\nKeyword search (SQL: definition <#> '{keywords}', Okapi BM25 over the table):\n{}",
+        results_table(&rows, &["bm25", "lemmas", "definition"])
+    );
+
+    let rows = client.query(
+        &format!("SELECT count(*) AS n FROM {TABLE} WHERE definition LIKE '%music%'"),
+        &[],
+    )?;
+    println!(
+        "\nFilter (SQL: WHERE definition LIKE '%music%'): {} rows",
+        rows.first()
+            .and_then(|r| r.get("n"))
+            .cloned()
+            .unwrap_or(Value::Null)
     );
 
     let started = Instant::now();
@@ -231,4 +179,22 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         row.get("lemmas").cloned().unwrap_or(Value::Null)
     );
     Ok(())
+}
+
+/// Result rows as a printed table of the given columns (floats to 3 places).
+fn results_table(rows: &[deeplake_client::Row], columns: &[&str]) -> String {
+    let body = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match r.get(c) {
+                    Some(Value::Float(f)) => format!("{f:.3}"),
+                    Some(v) => ui::clip(&v.to_string(), 60),
+                    None => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    ui::table(columns, body)
 }

@@ -60,9 +60,16 @@ fn quickstart_ingests_the_sample_and_finds_real_neighbours() {
         );
     }
     assert!(
-        text.contains("7 matches"),
+        text.contains("WHERE definition LIKE '%music%'): 7 rows"),
         "keyword filter over the glosses: {text}"
     );
+    // BM25 ranks glosses that use both keywords first.
+    let bm25 = text
+        .split("Keyword search")
+        .nth(1)
+        .and_then(|b| b.split("Filter").next())
+        .unwrap_or_default();
+    assert!(bm25.contains("guitar") && bm25.contains("violin"), "{bm25}");
     // Rerunning replaces the table instead of failing.
     assert!(deeplake(dir.path(), &["quickstart"]).status.success());
 

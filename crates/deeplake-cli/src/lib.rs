@@ -1,0 +1,4 @@
+//! Pieces of the `deeplake` command line shared with its tests and benchmarks.
+
+pub mod npy;
+pub mod wordnet;
