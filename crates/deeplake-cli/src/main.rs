@@ -2,6 +2,7 @@
 
 mod bench;
 mod quickstart;
+mod search_bench;
 mod ui;
 
 use std::path::PathBuf;

@@ -65,3 +65,24 @@ pub fn read(path: &Path) -> Result<Matrix, String> {
     };
     Ok(Matrix { rows, cols, data })
 }
+
+/// Writes a float32 matrix as a version-1 `.npy` file (for Python baselines).
+pub fn write(path: &Path, m: &Matrix) -> Result<(), String> {
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        m.rows, m.cols
+    );
+    // Magic (6) + version (2) + length (2) + header + newline, padded to 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + m.data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in &m.data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -7,15 +7,20 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+};
+use datafusion::common::format::ExplainStatementOptions;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateDefaults;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::{DFParser, ExplainStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use deeplake_storage::{Location, Table};
+use deeplake_storage::{Location, StorageError, Table};
 use deeplake_types::Value as Param;
 use std::panic::AssertUnwindSafe;
 
@@ -65,6 +70,11 @@ pub struct Engine {
     /// BM25 corpus statistics per (table, version, column): a version never
     /// changes, so these stay valid until the table moves on.
     stats: Mutex<HashMap<StatsKey, Arc<CorpusStats>>>,
+    /// Open handles, refreshed at each statement: they keep data files
+    /// mapped and footers parsed between statements (data files never
+    /// change), which a fresh open per statement would redo.
+    handles: Mutex<HashMap<String, Table>>,
+    base: SessionState,
 }
 
 fn query_err(msg: impl Into<String>) -> SqlError {
@@ -78,6 +88,8 @@ impl Engine {
             workspace: workspace.to_string(),
             root_path: root_path.to_string(),
             stats: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            base: Self::base_state(),
         }
     }
 
@@ -108,8 +120,16 @@ impl Engine {
                 statements.len()
             )));
         }
+        let mut explain = None;
         let stmt = match statements.pop_front() {
             Some(DFStatement::Statement(s)) => *s,
+            Some(DFStatement::Explain(e)) => match *e.statement {
+                DFStatement::Statement(s) if matches!(*s, Statement::Query(_)) => {
+                    explain = Some(e.options);
+                    *s
+                }
+                _ => return Err(query_err("EXPLAIN supports queries only")),
+            },
             Some(DFStatement::CreateExternalTable(_)) => return Err(query_err(
                 "CREATE EXTERNAL TABLE is not supported: SQL reaches only the workspace's tables",
             )),
@@ -141,7 +161,7 @@ impl Engine {
                 )));
             }
         }
-        self.run(stmt, params).await
+        self.run(stmt, params, explain).await
     }
 
     fn show(&self, name: &str) -> Result<QueryOutput> {
@@ -162,7 +182,12 @@ impl Engine {
         })
     }
 
-    async fn run(&self, mut stmt: Statement, params: &[Param]) -> Result<QueryOutput> {
+    async fn run(
+        &self,
+        mut stmt: Statement,
+        params: &[Param],
+        explain: Option<ExplainStatementOptions>,
+    ) -> Result<QueryOutput> {
         bind_params(&mut stmt, params).map_err(query_err)?;
         let names = self.location.list_tables().await?;
         let mut opened: HashMap<String, Table> = HashMap::new();
@@ -186,7 +211,7 @@ impl Engine {
                 continue;
             }
             if !opened.contains_key(name) {
-                opened.insert(name.clone(), self.location.open_table(name).await?);
+                opened.insert(name.clone(), self.latest(name).await?);
             }
             scope.push(ScopeTable {
                 name: name.clone(),
@@ -197,7 +222,7 @@ impl Engine {
         let depth = result_depth(&stmt).unwrap_or(HYBRID_DEPTH_DEFAULT).max(1);
         let searches = rewrite(&mut stmt, &scope, depth).map_err(query_err)?;
 
-        let mut udfs = builtins();
+        let mut udfs = Vec::new();
         udfs.push(ScalarUDF::new_from_impl(SyncTable::new(names.clone())));
         for s in &searches {
             udfs.push(self.prepare(s, &opened).await?);
@@ -205,9 +230,14 @@ impl Engine {
 
         let ctx = self.session(&names, &opened, wants_info, udfs).await?;
         let state = ctx.state();
-        let plan = state
-            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
-            .await?;
+        let mut statement = DFStatement::Statement(Box::new(stmt));
+        if let Some(options) = explain {
+            statement = DFStatement::Explain(ExplainStatement {
+                options,
+                statement: Box::new(statement),
+            });
+        }
+        let plan = state.statement_to_plan(statement).await?;
         SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_statements(false)
@@ -218,6 +248,31 @@ impl Engine {
         Ok(QueryOutput { schema, batches })
     }
 
+    /// Configuration and built-in functions every statement starts from.
+    fn base_state() -> SessionState {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let options = config.options_mut();
+        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.parquet.schema_force_view_types = false;
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_scalar_functions(
+                SessionStateDefaults::default_scalar_functions()
+                    .into_iter()
+                    .chain(builtins().into_iter().map(Arc::new))
+                    .collect(),
+            )
+            .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
+            .with_window_functions(SessionStateDefaults::default_window_functions())
+            .with_expr_planners(SessionStateDefaults::default_expr_planners())
+            .build()
+    }
+
     async fn session(
         &self,
         names: &[String],
@@ -225,31 +280,17 @@ impl Engine {
         wants_info: bool,
         udfs: Vec<ScalarUDF>,
     ) -> Result<SessionContext> {
-        let mut config = SessionConfig::new()
-            .with_default_catalog_and_schema(CATALOG, SCHEMA)
-            .with_create_default_catalog_and_schema(true)
-            .with_information_schema(false)
-            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let options = config.options_mut();
-        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-        options.sql_parser.map_string_types_to_utf8view = false;
-        options.execution.parquet.schema_force_view_types = false;
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_scalar_functions(
-                SessionStateDefaults::default_scalar_functions()
-                    .into_iter()
-                    .chain(udfs.into_iter().map(Arc::new))
-                    .collect(),
-            )
-            .with_aggregate_functions(SessionStateDefaults::default_aggregate_functions())
-            .with_window_functions(SessionStateDefaults::default_window_functions())
-            .with_expr_planners(SessionStateDefaults::default_expr_planners())
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(CATALOG.to_string(), catalog.clone());
+        // The base state is shared; the catalog list is per statement.
+        let mut state = SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_catalog_list(catalogs)
             .build();
+        for udf in udfs {
+            state.register_udf(Arc::new(udf))?;
+        }
         let ctx = SessionContext::new_with_state(state);
-        let catalog = ctx
-            .catalog(CATALOG)
-            .ok_or_else(|| query_err("the workspace catalog is missing"))?;
         catalog.register_schema(
             SCHEMA,
             Arc::new(WorkspaceSchema::new(
@@ -272,6 +313,23 @@ impl Engine {
             )?;
         }
         Ok(ctx)
+    }
+
+    /// The latest committed version of table `name`.
+    async fn latest(&self, name: &str) -> Result<Table> {
+        let cached = self.handles.lock().ok().and_then(|h| h.get(name).cloned());
+        let table = match cached {
+            Some(mut t) => match t.refresh().await {
+                Ok(_) => t,
+                Err(StorageError::TableNotFound(_)) => self.location.open_table(name).await?,
+                Err(e) => return Err(e.into()),
+            },
+            None => self.location.open_table(name).await?,
+        };
+        if let Ok(mut h) = self.handles.lock() {
+            h.insert(name.to_string(), table.clone());
+        }
+        Ok(table)
     }
 
     async fn corpus_stats(&self, table: &Table, column: &str) -> Result<Arc<CorpusStats>> {

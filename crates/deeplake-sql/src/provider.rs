@@ -2,6 +2,7 @@
 //! fragments, `INSERT` as one append commit, `DELETE` through the storage
 //! layer's delete-by-predicate.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -24,8 +25,11 @@ use deeplake_storage::{StorageError, Table};
 use deeplake_types::SpecType;
 use futures::{StreamExt, TryStreamExt};
 
-/// Fragments read ahead per partition.
-const READ_AHEAD: usize = 4;
+/// Pieces read ahead per partition.
+const READ_AHEAD: usize = 2;
+/// Rows per piece of a parallel scan: small enough to balance two cores,
+/// large enough that per-batch overheads vanish.
+const PIECE_ROWS: usize = 32_768;
 /// Tables below this many rows scan as one partition, so small results keep
 /// their row order.
 const PARALLEL_MIN_ROWS: u64 = 50_000;
@@ -55,20 +59,84 @@ impl StorageTable {
     }
 }
 
-/// Reads a list of fragments, in order, as one partition.
-struct Fragments {
-    table: Table,
-    schema: SchemaRef,
-    fragments: Vec<usize>,
+/// A slice of one fragment's live rows.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    fragment: usize,
+    offset: usize,
+    rows: usize,
 }
 
-impl fmt::Debug for Fragments {
+/// Pieces still to read, shared by a scan's partitions: each partition
+/// takes the next piece when it is ready for one, so the cores stay busy
+/// whatever the fragment sizes.
+type Queue = Arc<Mutex<std::collections::VecDeque<Piece>>>;
+
+/// Fragments decoded by one partition and still needed by others, with
+/// the count of their pieces not yet taken; an entry leaves with its last
+/// piece.
+type Decoded = Arc<Mutex<HashMap<usize, (RecordBatch, usize)>>>;
+
+/// One partition of a scan.
+struct Partition {
+    table: Table,
+    schema: SchemaRef,
+    queue: Queue,
+    decoded: Decoded,
+}
+
+impl fmt::Debug for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fragments({:?})", self.fragments)
+        write!(f, "Partition({})", self.table.name())
     }
 }
 
-impl PartitionStream for Fragments {
+/// Takes the decoded fragment of `piece` if another piece decoded it.
+fn take_decoded(decoded: &Decoded, piece: &Piece) -> Option<RecordBatch> {
+    let mut map = decoded.lock().ok()?;
+    let (batch, left) = map.get_mut(&piece.fragment)?;
+    let batch = batch.clone();
+    *left -= 1;
+    if *left == 0 {
+        map.remove(&piece.fragment);
+    }
+    Some(batch)
+}
+
+async fn read_piece(
+    table: Table,
+    schema: SchemaRef,
+    decoded: Decoded,
+    piece: Piece,
+) -> Result<RecordBatch> {
+    if schema.fields().is_empty() {
+        let opts = RecordBatchOptions::new().with_row_count(Some(piece.rows));
+        return Ok(RecordBatch::try_new_with_options(schema, vec![], &opts)?);
+    }
+    let batch = match take_decoded(&decoded, &piece) {
+        Some(b) => b,
+        None => {
+            let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let b = table
+                .read_fragment(piece.fragment, Some(&cols))
+                .await
+                .map_err(storage_err)?;
+            let pieces = b.num_rows().div_ceil(piece.rows.max(1));
+            if pieces > 1 {
+                if let Ok(mut map) = decoded.lock() {
+                    map.entry(piece.fragment).or_insert((b.clone(), pieces - 1));
+                }
+            }
+            b
+        }
+    };
+    let len = piece
+        .rows
+        .min(batch.num_rows().saturating_sub(piece.offset));
+    Ok(batch.slice(piece.offset, len))
+}
+
+impl PartitionStream for Partition {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -76,25 +144,11 @@ impl PartitionStream for Fragments {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let table = self.table.clone();
         let schema = self.schema.clone();
-        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let stream = futures::stream::iter(self.fragments.clone())
-            .map(move |i| {
-                let table = table.clone();
-                let schema = schema.clone();
-                let names = names.clone();
-                async move {
-                    if names.is_empty() {
-                        let rows = table.manifest().fragments[i].live_rows() as usize;
-                        let opts = RecordBatchOptions::new().with_row_count(Some(rows));
-                        return Ok(RecordBatch::try_new_with_options(schema, vec![], &opts)?);
-                    }
-                    let cols: Vec<&str> = names.iter().map(String::as_str).collect();
-                    table
-                        .read_fragment(i, Some(&cols))
-                        .await
-                        .map_err(storage_err)
-                }
-            })
+        let queue = self.queue.clone();
+        let decoded = self.decoded.clone();
+        let next = move || queue.lock().ok().and_then(|mut q| q.pop_front());
+        let stream = futures::stream::iter(std::iter::from_fn(next))
+            .map(move |piece| read_piece(table.clone(), schema.clone(), decoded.clone(), piece))
             .buffered(READ_AHEAD);
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
@@ -138,30 +192,36 @@ impl TableProvider for StorageTable {
                 .map_or(ids.len(), |p| p + 1);
             ids.truncate(keep);
         }
-        let parts = if limit.is_some() || self.table.len() < PARALLEL_MIN_ROWS {
-            1
+        let parallel = limit.is_none() && self.table.len() >= PARALLEL_MIN_ROWS;
+        let parts = if parallel {
+            state.config().target_partitions().max(1)
         } else {
-            state
-                .config()
-                .target_partitions()
-                .clamp(1, ids.len().max(1))
+            1
         };
-        // Contiguous runs of fragments with about equal row counts.
-        let total: u64 = ids.iter().map(|i| frags[*i].live_rows()).sum();
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); parts];
-        let mut seen = 0u64;
+        let piece_rows = if parallel { PIECE_ROWS } else { usize::MAX };
+        let mut pieces = std::collections::VecDeque::new();
         for i in ids {
-            let g = ((seen * parts as u64) / total.max(1)) as usize;
-            groups[g.min(parts - 1)].push(i);
-            seen += frags[i].live_rows();
+            let rows = frags[i].live_rows() as usize;
+            let mut offset = 0;
+            while offset < rows {
+                let n = piece_rows.min(rows - offset);
+                pieces.push_back(Piece {
+                    fragment: i,
+                    offset,
+                    rows: n,
+                });
+                offset += n;
+            }
         }
-        let partitions: Vec<Arc<dyn PartitionStream>> = groups
-            .into_iter()
-            .map(|fragments| {
-                Arc::new(Fragments {
+        let queue: Queue = Arc::new(Mutex::new(pieces));
+        let decoded: Decoded = Arc::default();
+        let partitions: Vec<Arc<dyn PartitionStream>> = (0..parts)
+            .map(|_| {
+                Arc::new(Partition {
                     table: self.table.clone(),
                     schema: projected.clone(),
-                    fragments,
+                    queue: queue.clone(),
+                    decoded: decoded.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();

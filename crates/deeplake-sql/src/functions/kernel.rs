@@ -4,8 +4,40 @@
 //! x86-64 CPUs that have them, an AVX2+FMA build picked at run time, so one
 //! binary runs everywhere and still uses the wide registers where present.
 
-/// Lanes accumulated independently; wide enough for two AVX2 registers.
-const LANES: usize = 16;
+/// Lanes accumulated independently: four AVX2 registers each for the dot
+/// product and the norm, enough independent FMA chains to hide their latency.
+const LANES: usize = 32;
+/// Lanes of the tail loop (one AVX2 register), for sizes like 50.
+const TAIL: usize = 8;
+
+#[inline(always)]
+fn fma<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
+/// Sums the wide and tail accumulators pairwise: a left-to-right sum is a
+/// serial chain of adds that costs more than the products for short vectors.
+#[inline(always)]
+fn fold(wide: &[f32; LANES], tail: &[f32; TAIL]) -> f32 {
+    let mut v = *wide;
+    let mut half = LANES / 2;
+    while half >= TAIL {
+        for i in 0..half {
+            v[i] += v[i + half];
+        }
+        half /= 2;
+    }
+    let mut t = [0f32; TAIL];
+    for i in 0..TAIL {
+        t[i] = v[i] + tail[i];
+    }
+    let (a, b) = ((t[0] + t[4]) + (t[1] + t[5]), (t[2] + t[6]) + (t[3] + t[7]));
+    a + b
+}
 
 #[inline(always)]
 fn dot_and_norm<const FMA: bool>(q: &[f32], x: &[f32]) -> (f32, f32) {
@@ -16,18 +48,24 @@ fn dot_and_norm<const FMA: bool>(q: &[f32], x: &[f32]) -> (f32, f32) {
     let (qr, xr) = (qc.remainder(), xc.remainder());
     for (a, b) in qc.zip(xc) {
         for i in 0..LANES {
-            if FMA {
-                dot[i] = a[i].mul_add(b[i], dot[i]);
-                norm[i] = b[i].mul_add(b[i], norm[i]);
-            } else {
-                dot[i] += a[i] * b[i];
-                norm[i] += b[i] * b[i];
-            }
+            dot[i] = fma::<FMA>(a[i], b[i], dot[i]);
+            norm[i] = fma::<FMA>(b[i], b[i], norm[i]);
         }
     }
-    let mut d: f32 = dot.iter().sum();
-    let mut n: f32 = norm.iter().sum();
-    for (a, b) in qr.iter().zip(xr) {
+    let mut dt = [0f32; TAIL];
+    let mut nt = [0f32; TAIL];
+    let qt = qr.chunks_exact(TAIL);
+    let xt = xr.chunks_exact(TAIL);
+    let (qs, xs) = (qt.remainder(), xt.remainder());
+    for (a, b) in qt.zip(xt) {
+        for i in 0..TAIL {
+            dt[i] = fma::<FMA>(a[i], b[i], dt[i]);
+            nt[i] = fma::<FMA>(b[i], b[i], nt[i]);
+        }
+    }
+    let mut d = fold(&dot, &dt);
+    let mut n = fold(&norm, &nt);
+    for (a, b) in qs.iter().zip(xs) {
         d += a * b;
         n += b * b;
     }

