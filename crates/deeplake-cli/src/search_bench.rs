@@ -320,3 +320,151 @@ pub fn bm25(
     client.drop_table("wordnet", true)?;
     Ok(())
 }
+
+/// nDCG@k of a ranking given graded gains.
+fn ndcg(ranked: &[i64], gains: &std::collections::HashMap<i64, f64>, k: usize) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| gains.get(d).copied().unwrap_or(0.0) / ((i + 2) as f64).log2())
+        .sum();
+    let mut ideal: Vec<f64> = gains.values().copied().collect();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, g)| g / ((i + 2) as f64).log2())
+        .sum();
+    if idcg > 0.0 {
+        dcg / idcg
+    } else {
+        0.0
+    }
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default()
+}
+
+/// The corpus of a judged set as table columns.
+fn eval_corpus(set: &serde_json::Value) -> BoxResult<Vec<(String, Column)>> {
+    if set["corpus"].as_str() == Some("wordnet") {
+        return Ok(wordnet::load_full()?.columns()?);
+    }
+    let texts: Vec<String> = set["corpus"]["texts"]
+        .as_array()
+        .ok_or("corpus.texts")?
+        .iter()
+        .map(|t| t.as_str().unwrap_or_default().to_string())
+        .collect();
+    let rows: Vec<Vec<f64>> = set["corpus"]["embeddings"]
+        .as_array()
+        .ok_or("corpus.embeddings")?
+        .iter()
+        .map(floats)
+        .collect();
+    let cols = rows.first().map_or(0, Vec::len);
+    let m = Matrix {
+        rows: rows.len(),
+        cols,
+        data: rows.iter().flatten().map(|x| *x as f32).collect(),
+    };
+    Ok(vec![
+        (
+            "idx".into(),
+            Column::Arrow(Arc::new(Int64Array::from_iter_values(
+                0..texts.len() as i64,
+            ))),
+        ),
+        (
+            "text".into(),
+            Column::Arrow(Arc::new(arrow_array::StringArray::from(texts))),
+        ),
+        ("embedding".into(), Column::Arrow(embedding_array(&m))),
+    ])
+}
+
+/// `hybrid`: nDCG@10 of vector-only, BM25-only and each fusion on the
+/// judged sets written by bench/prepare_hybrid.py.
+pub fn hybrid(client: &Client, eval_dir: &Path, max_queries: usize) -> BoxResult<()> {
+    let mut methods: Vec<(String, String)> = vec![
+        ("vector only".into(), "embedding <#> $1::float4[]".into()),
+        ("BM25 only".into(), "text <#> $1".into()),
+    ];
+    for (w_vec, w_text) in [(0.5, 0.5), (0.7, 0.3)] {
+        for fusion in ["softmax", "minmax", "rrf"] {
+            methods.push((
+                format!("hybrid {fusion} {w_vec}/{w_text}"),
+                format!(
+                    "(embedding, text)::deeplake_hybrid_record <#> deeplake_hybrid_record($1::float4[], $2, {w_vec}, {w_text}, '{fusion}')"
+                ),
+            ));
+        }
+    }
+    for name in ["lee", "wordnet"] {
+        let path = eval_dir.join(format!("{name}.json"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            println!(
+                "hybrid: {} missing (run bench/prepare_hybrid.py)",
+                path.display()
+            );
+            continue;
+        };
+        let set: serde_json::Value = serde_json::from_str(&text)?;
+        let table = format!("eval_{name}");
+        client.drop_table(&table, true)?;
+        client.ingest(&table, eval_corpus(&set)?, IngestOptions::default())?;
+        let queries: Vec<&serde_json::Value> = set["queries"]
+            .as_array()
+            .ok_or("queries")?
+            .iter()
+            .take(max_queries)
+            .collect();
+        println!(
+            "hybrid: {name}, {} judged queries, nDCG@10 (mean)",
+            queries.len()
+        );
+        for (label, score) in &methods {
+            // One extra row, so the query's own document can be dropped.
+            let sql = format!("SELECT idx FROM {table} ORDER BY {score} DESC LIMIT 11");
+            let mut total = 0.0;
+            let t = Instant::now();
+            for q in &queries {
+                let exclude = q["exclude"].as_i64();
+                let gains: std::collections::HashMap<i64, f64> = q["gains"]
+                    .as_array()
+                    .ok_or("gains")?
+                    .iter()
+                    .filter_map(|g| Some((g[0].as_i64()?, g[1].as_f64()?)))
+                    .collect();
+                let vector = Value::Floats(floats(&q["embedding"]));
+                let text = Value::from(q["text"].as_str().unwrap_or_default());
+                let params = match (sql.contains("$2"), sql.contains("float4[]")) {
+                    (true, _) => vec![vector, text],
+                    (false, true) => vec![vector],
+                    (false, false) => vec![text],
+                };
+                let rows = client.query(&sql, &params)?;
+                let ranked: Vec<i64> = rows
+                    .iter()
+                    .filter_map(|r| match r.get("idx") {
+                        Some(Value::Int(i)) if Some(*i) != exclude => Some(*i),
+                        _ => None,
+                    })
+                    .collect();
+                total += ndcg(&ranked, &gains, K);
+            }
+            println!(
+                "  {label:<26} {:.4}   ({:.1} ms/query)",
+                total / queries.len().max(1) as f64,
+                t.elapsed().as_secs_f64() * 1e3 / queries.len().max(1) as f64
+            );
+        }
+        client.drop_table(&table, true)?;
+    }
+    Ok(())
+}

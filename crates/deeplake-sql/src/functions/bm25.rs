@@ -33,9 +33,17 @@ fn is_token_char(c: char) -> bool {
 pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     let mut buf = String::new();
     for c in text.chars() {
-        if is_token_char(c) {
+        if c.is_ascii() {
+            // The common case, without the general lowercase mapping.
+            if c.is_ascii_alphanumeric() || c == '_' {
+                buf.push(c.to_ascii_lowercase());
+                continue;
+            }
+        } else if is_token_char(c) {
             buf.extend(c.to_lowercase());
-        } else if !buf.is_empty() {
+            continue;
+        }
+        if !buf.is_empty() {
             f(&buf);
             buf.clear();
         }

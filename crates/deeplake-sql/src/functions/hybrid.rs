@@ -11,7 +11,7 @@
 //! softmax distribution), `minmax` (each list rescaled to [0, 1]) and `rrf`
 //! (reciprocal rank, `1 / (60 + rank)`), each combined as
 //! `w_vec * vec_part + w_text * text_part`. The default is chosen by the
-//! judged evaluation in docs/search-quality.md.
+//! judged evaluation in docs/search.md.
 
 use std::sync::Arc;
 
