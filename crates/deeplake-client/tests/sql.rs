@@ -836,3 +836,32 @@ fn top_k_over_partitions_matches_brute_force() {
         assert!((s - w.0).abs() < 1e-5);
     }
 }
+
+#[test]
+fn hybrid_two_argument_form_weighs_both_sides_equally() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = fixture(dir.path());
+    let run = |record: &str| {
+        client
+            .query(
+                &format!(
+                    "SELECT id, (embedding, text)::deeplake_hybrid_record <#> {record} AS s FROM docs ORDER BY s DESC, id LIMIT 4"
+                ),
+                &[Value::Floats(vec![1.0, 0.2, 0.0]), "neural networks".into()],
+            )
+            .unwrap()
+    };
+    let two = run("deeplake_hybrid_record($1::float4[], $2)");
+    let four = run("deeplake_hybrid_record($1::float4[], $2, 0.5, 0.5)");
+    assert_eq!(two, four);
+    // Rows 2 and 5 lead both lists, so they lead the fusion.
+    let ids = ints_of(&two, "id");
+    assert!(ids[..2].contains(&2) && ids[..2].contains(&5), "{ids:?}");
+    let weights = client
+        .query(
+            "SELECT (embedding, text)::deeplake_hybrid_record <#> deeplake_hybrid_record('{1,0.2,0}'::float4[], 'q', -1, 0.5) FROM docs",
+            &[],
+        )
+        .unwrap_err();
+    assert!(table_error(weights).contains("hybrid weights must be constant numbers >= 0"));
+}

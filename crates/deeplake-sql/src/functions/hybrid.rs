@@ -37,7 +37,7 @@ pub enum Fusion {
 }
 
 /// The fusion used when the query names none.
-pub const DEFAULT_FUSION: Fusion = Fusion::MinMax;
+pub const DEFAULT_FUSION: Fusion = Fusion::Softmax;
 
 impl Fusion {
     pub fn parse(name: &str) -> Result<Fusion> {
