@@ -44,6 +44,10 @@ fn reference(request: serde_json::Value) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+fn client_in(dir: &Path) -> Client {
+    Client::new(None, Some("ws"), Some(&format!("file://{}", dir.display()))).unwrap()
+}
+
 fn scores_by_idx(rows: &[Row]) -> HashMap<i64, f64> {
     rows.iter()
         .map(|r| match (r.get("idx"), r.get("s")) {
@@ -57,12 +61,7 @@ fn scores_by_idx(rows: &[Row]) -> HashMap<i64, f64> {
 fn wordnet_bm25_and_cosine_match_bm25s_and_numpy() {
     let wn = wordnet::load_full().expect("the shared WordNet data");
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::new(
-        None,
-        Some("ws"),
-        Some(&format!("file://{}", dir.path().display())),
-    )
-    .unwrap();
+    let client = client_in(dir.path());
     client
         .ingest("wn", wn.columns().unwrap(), IngestOptions::default())
         .unwrap();
@@ -151,12 +150,7 @@ fn maxsim_matches_numpy() {
     let docs: Vec<Vec<Vec<f64>>> = (0..300).map(|i| rand_rows(1 + i % 5)).collect();
     let queries: Vec<Vec<Vec<f64>>> = (0..4).map(|i| rand_rows(1 + i)).collect();
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::new(
-        None,
-        Some("ws"),
-        Some(&format!("file://{}", dir.path().display())),
-    )
-    .unwrap();
+    let client = client_in(dir.path());
     client
         .ingest(
             "mv",

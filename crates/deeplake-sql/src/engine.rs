@@ -28,9 +28,10 @@ use futures::{FutureExt, TryStreamExt};
 
 use crate::catalog::{information_schema, WorkspaceSchema, INFORMATION_SCHEMA, SCHEMA};
 use crate::error::{Result, SqlError};
-use crate::functions::bm25::{score_texts, Bm25Query, Bm25Udf, CorpusStats};
+use crate::functions::bm25::{score_texts, Bm25Query, CorpusStats};
+use crate::functions::bound::Bound;
 use crate::functions::builtins;
-use crate::functions::hybrid::{vector_scores, HybridQuery, HybridUdf, TopList};
+use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::SyncTable;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
@@ -369,7 +370,7 @@ impl Engine {
             } => {
                 let stats = self.corpus_stats(table_of(table)?, column).await?;
                 let q = Arc::new(Bm25Query::new(query, &stats));
-                Ok(ScalarUDF::new_from_impl(Bm25Udf::new(udf.clone(), q)))
+                Ok(ScalarUDF::new_from_impl(Bound::new(udf.clone(), q)))
             }
             Search::Hybrid {
                 udf,
@@ -420,7 +421,7 @@ impl Engine {
                     vec_top: TopList::new(vec_scores, *depth),
                     text_top: TopList::new(text_scores, *depth),
                 };
-                Ok(ScalarUDF::new_from_impl(HybridUdf::new(
+                Ok(ScalarUDF::new_from_impl(Bound::new(
                     udf.clone(),
                     Arc::new(q),
                 )))

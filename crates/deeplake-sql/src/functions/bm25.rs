@@ -12,15 +12,13 @@
 //! same text). No stemming, no stop words.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, Float32Array};
 use arrow_schema::DataType;
-use datafusion::common::{exec_err, Result, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::common::{exec_err, Result};
+
+use super::bound::RowScorer;
 
 pub const K1: f64 = 1.2;
 pub const B: f64 = 0.75;
@@ -162,37 +160,6 @@ impl Bm25Query {
     }
 }
 
-/// `text <#> 'query'` for one query: the statistics are bound when the
-/// statement is planned, so the function only reads each row's text.
-#[derive(Debug)]
-pub struct Bm25Udf {
-    name: String,
-    query: Arc<Bm25Query>,
-    signature: Signature,
-}
-
-impl PartialEq for Bm25Udf {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.query == other.query
-    }
-}
-impl Eq for Bm25Udf {}
-impl std::hash::Hash for Bm25Udf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state)
-    }
-}
-
-impl Bm25Udf {
-    pub fn new(name: String, query: Arc<Bm25Query>) -> Bm25Udf {
-        Bm25Udf {
-            name,
-            query,
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
 /// Scores every row of a string column with `score`.
 pub fn score_texts(column: &ArrayRef, score: impl Fn(&str) -> f32) -> Result<Float32Array> {
     let col = arrow_cast::cast(column, &DataType::Utf8)?;
@@ -203,31 +170,18 @@ pub fn score_texts(column: &ArrayRef, score: impl Fn(&str) -> f32) -> Result<Flo
         .collect())
 }
 
-impl ScalarUDFImpl for Bm25Udf {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float32)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let col = args.args[0].to_array(args.number_rows)?;
+/// `text <#> 'query'`: the statistics are bound when the statement is
+/// planned, so each batch only reads its rows' text.
+impl RowScorer for Bm25Query {
+    const ARGS: usize = 1;
+    fn scores(&self, args: &[ArrayRef]) -> Result<Float32Array> {
         if !matches!(
-            col.data_type(),
+            args[0].data_type(),
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
         ) {
-            return exec_err!("BM25 needs a text column, got {}", col.data_type());
+            return exec_err!("BM25 needs a text column, got {}", args[0].data_type());
         }
-        let scores = score_texts(&col, |t| self.query.score(t))?;
-        if let ColumnarValue::Scalar(_) = args.args[0] {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &scores, 0,
-            )?));
-        }
-        Ok(ColumnarValue::Array(Arc::new(scores)))
+        score_texts(&args[0], |t| self.score(t))
     }
 }
 
@@ -235,6 +189,7 @@ impl ScalarUDFImpl for Bm25Udf {
 mod tests {
     use super::*;
     use arrow_array::StringArray;
+    use std::sync::Arc;
 
     #[test]
     fn tokenizer_lowercases_and_splits_on_non_word_characters() {

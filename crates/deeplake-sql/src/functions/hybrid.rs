@@ -16,13 +16,10 @@
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array};
-use arrow_schema::DataType;
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
 
 use super::bm25::{score_texts, Bm25Query};
+use super::bound::RowScorer;
 use super::kernel;
 use super::vector::Vectors;
 
@@ -127,64 +124,22 @@ pub fn vector_scores(column: &ArrayRef, query: &[f32]) -> Result<Vec<Option<f32>
     Ok(out)
 }
 
-#[derive(Debug)]
-pub struct HybridUdf {
-    name: String,
-    query: Arc<HybridQuery>,
-    signature: Signature,
-}
-
-impl PartialEq for HybridUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.query == other.query
-    }
-}
-impl Eq for HybridUdf {}
-impl std::hash::Hash for HybridUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state)
-    }
-}
-
-impl HybridUdf {
-    pub fn new(name: String, query: Arc<HybridQuery>) -> HybridUdf {
-        HybridUdf {
-            name,
-            query,
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for HybridUdf {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float32)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let n = args.number_rows;
-        let emb = args.args[0].to_array(n)?;
-        let text = args.args[1].to_array(n)?;
-        let q = &self.query;
-        let vs = vector_scores(&emb, &q.vector)?;
-        let ts = score_texts(&text, |t| q.text.score(t))?;
-        let out: Float32Array = vs
+impl RowScorer for HybridQuery {
+    const ARGS: usize = 2;
+    fn scores(&self, args: &[ArrayRef]) -> Result<Float32Array> {
+        let vs = vector_scores(&args[0], &self.vector)?;
+        let ts = score_texts(&args[1], |t| self.text.score(t))?;
+        Ok(vs
             .iter()
             .zip(ts.iter())
             .map(|(v, t)| {
-                let v = v.map_or(0.0, |s| q.vec_top.part(q.fusion, s));
+                let v = v.map_or(0.0, |s| self.vec_top.part(self.fusion, s));
                 let t = t
                     .filter(|s| *s > 0.0)
-                    .map_or(0.0, |s| q.text_top.part(q.fusion, s));
-                Some((q.w_vec * v + q.w_text * t) as f32)
+                    .map_or(0.0, |s| self.text_top.part(self.fusion, s));
+                Some((self.w_vec * v + self.w_text * t) as f32)
             })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
+            .collect())
     }
 }
 

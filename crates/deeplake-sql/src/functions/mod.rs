@@ -1,6 +1,7 @@
 //! Scalar functions behind the PostgreSQL operators and helpers.
 
 pub mod bm25;
+pub mod bound;
 pub mod hybrid;
 pub mod json;
 pub mod kernel;

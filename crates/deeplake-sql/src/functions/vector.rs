@@ -130,6 +130,23 @@ fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
         .collect())
 }
 
+/// Parses each non-null text of `a` as an array literal and maps it with `f`.
+fn parse_texts<T>(
+    a: &ArrayRef,
+    f: impl Fn(&str, ArrayText) -> Result<T>,
+) -> Result<Vec<Option<T>>> {
+    text_values(a)?
+        .into_iter()
+        .map(|t| match t {
+            None => Ok(None),
+            Some(t) => match parse_array_text(&t) {
+                Ok(parsed) => f(&t, parsed).map(Some),
+                Err(e) => exec_err!("{e}"),
+            },
+        })
+        .collect()
+}
+
 fn flat_list(values: Vec<Option<Vec<f32>>>) -> ListArray {
     let mut offsets = vec![0i32];
     let mut flat = Vec::new();
@@ -308,20 +325,10 @@ impl Vectors {
             }
         }
         if is_text(a.data_type()) {
-            let texts = text_values(a)?;
-            let mut rows = Vec::with_capacity(texts.len());
-            for t in texts {
-                rows.push(match t {
-                    None => None,
-                    Some(t) => match parse_array_text(&t) {
-                        Ok(ArrayText::Flat(v)) => Some(v),
-                        Ok(ArrayText::Nested(_)) => {
-                            return exec_err!("expected a 1-D array, got \"{}\"", short(&t))
-                        }
-                        Err(e) => return exec_err!("{e}"),
-                    },
-                });
-            }
+            let rows = parse_texts(a, |t, parsed| match parsed {
+                ArrayText::Flat(v) => Ok(v),
+                ArrayText::Nested(_) => exec_err!("expected a 1-D array, got \"{}\"", short(t)),
+            })?;
             return Vectors::of(&(Arc::new(flat_list(rows)) as ArrayRef));
         }
         if !is_list(a.data_type()) || is_2d(a.data_type()) {
@@ -366,18 +373,12 @@ type MultiVector = (Vec<f32>, usize);
 /// Rows of multi-vectors.
 fn multi_vectors(a: &ArrayRef) -> Result<Vec<Option<MultiVector>>> {
     let a = if is_text(a.data_type()) {
-        let texts = text_values(a)?;
-        let mut rows = Vec::with_capacity(texts.len());
-        for t in texts {
-            rows.push(match t {
-                None => None,
-                Some(t) => match parse_array_text(&t) {
-                    Ok(ArrayText::Nested(v)) => Some(v),
-                    Ok(ArrayText::Flat(v)) => Some(vec![v]),
-                    Err(e) => return exec_err!("{e}"),
-                },
-            });
-        }
+        let rows = parse_texts(a, |_, parsed| {
+            Ok(match parsed {
+                ArrayText::Nested(v) => v,
+                ArrayText::Flat(v) => vec![v],
+            })
+        })?;
         Arc::new(nested_list(rows)) as ArrayRef
     } else {
         arrow_cast::cast(a, &vector2d_type())?
