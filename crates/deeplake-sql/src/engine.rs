@@ -305,7 +305,7 @@ impl Engine {
             for n in names {
                 match opened.get(n) {
                     Some(t) => tables.push(t.clone()),
-                    None => tables.push(self.location.open_table(n).await?),
+                    None => tables.push(self.latest(n).await?),
                 }
             }
             catalog.register_schema(

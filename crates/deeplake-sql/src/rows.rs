@@ -4,7 +4,7 @@ use std::ops::Index;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, Field};
 use deeplake_types::{SpecType, Value};
@@ -115,8 +115,12 @@ fn value_at(a: &ArrayRef, field: Option<&Field>, row: usize) -> Result<Value> {
         DataType::Null => Value::Null,
         DataType::Boolean => Value::Bool(a.as_boolean().value(row)),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let s = arrow_cast::cast(&a.slice(row, 1), &DataType::Utf8).map_err(err)?;
-            let s = s.as_string::<i32>().value(0).to_string();
+            let s = match dt {
+                DataType::Utf8 => a.as_string::<i32>().value(row),
+                DataType::LargeUtf8 => a.as_string::<i64>().value(row),
+                _ => a.as_string_view().value(row),
+            }
+            .to_string();
             if spec == Some(SpecType::Json) {
                 match serde_json::from_str(&s) {
                     Ok(j) => Value::Json(j),
@@ -133,7 +137,11 @@ fn value_at(a: &ArrayRef, field: Option<&Field>, row: usize) -> Result<Value> {
             let b = arrow_cast::cast(&a.slice(row, 1), &DataType::LargeBinary).map_err(err)?;
             Value::Bytes(b.as_binary::<i64>().value(0).to_vec())
         }
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+        DataType::Float32 => Value::Float(f64::from(a.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => Value::Float(a.as_primitive::<Float64Type>().value(row)),
+        DataType::Int64 => Value::Int(a.as_primitive::<Int64Type>().value(row)),
+        DataType::Int32 => Value::Int(i64::from(a.as_primitive::<Int32Type>().value(row))),
+        DataType::Float16 => {
             let v = arrow_cast::cast(&a.slice(row, 1), &DataType::Float64).map_err(err)?;
             Value::Float(v.as_primitive::<Float64Type>().value(0))
         }
@@ -144,9 +152,7 @@ fn value_at(a: &ArrayRef, field: Option<&Field>, row: usize) -> Result<Value> {
         d if d.is_integer() => {
             let s = a.slice(row, 1);
             match arrow_cast::cast(&s, &DataType::Int64) {
-                Ok(v) if !v.is_null(0) => {
-                    Value::Int(v.as_primitive::<arrow_array::types::Int64Type>().value(0))
-                }
+                Ok(v) if !v.is_null(0) => Value::Int(v.as_primitive::<Int64Type>().value(0)),
                 _ => {
                     let v = arrow_cast::cast(&s, &DataType::Float64).map_err(err)?;
                     Value::Float(v.as_primitive::<Float64Type>().value(0))
