@@ -537,16 +537,6 @@ impl ScalarUDFImpl for Similarity {
     }
 }
 
-/// The float32 vector in a constant (a literal or a parameter), if it is one.
-pub fn constant_vector(v: &ScalarValue) -> Result<Vec<f32>> {
-    let a = v.to_array()?;
-    let vs = Vectors::of(&a)?;
-    match vs.get(0) {
-        Some(x) => Ok(x.to_vec()),
-        None => exec_err!("the query vector is NULL"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
