@@ -266,25 +266,17 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if wants("topk") || wants("glove") || wants("bm25") {
         let baselines = search_bench::Baselines::find(args.search_python.clone());
-        if wants("topk") {
-            search_bench::topk(
-                &client,
-                &baselines,
-                root,
-                args.search_rows,
-                args.queries,
-                false,
-            )?;
-        }
-        if wants("glove") {
-            search_bench::topk(
-                &client,
-                &baselines,
-                root,
-                args.search_rows,
-                args.queries,
-                true,
-            )?;
+        for (workload, glove) in [("topk", false), ("glove", true)] {
+            if wants(workload) {
+                search_bench::topk(
+                    &client,
+                    &baselines,
+                    root,
+                    args.search_rows,
+                    args.queries,
+                    glove,
+                )?;
+            }
         }
         if wants("bm25") {
             search_bench::bm25(&client, &baselines, root, args.queries)?;
