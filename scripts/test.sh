@@ -3,7 +3,9 @@
 # ("summary: N passed, N failed, N skipped"); ignored tests count as skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-# The independent implementations some tests compare against.
+# Media tools and real test files (Debian packages), and the independent
+# implementations some tests compare against (Python packages).
+bash scripts/setup-system.sh
 bash scripts/setup-python.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

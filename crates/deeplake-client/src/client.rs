@@ -10,11 +10,14 @@ use deeplake_storage::{Location, StorageError};
 
 use crate::dataset::Dataset;
 use crate::error::{ClientError, Result};
-use crate::ingest::{parse_schema, prepare, Column, Mode};
+use crate::ingest::{parse_schema, prepare, Mode};
 use crate::names::invalid_reason;
 use crate::runtime::{block, Io};
 use crate::token::org_of;
 use crate::writer::{Progress, TableWriter, WriteOptions};
+use deeplake_ingest::FileOptions;
+use deeplake_types::Column;
+use deeplake_types::SpecType;
 
 /// Org used when no token is given in embedded mode.
 pub const LOCAL_ORG: &str = "local";
@@ -28,6 +31,8 @@ pub struct IngestOptions<'a> {
     pub mode: Mode,
     pub write: WriteOptions,
     pub on_progress: Option<Progress<'a>>,
+    /// Settings of FILE columns: chunking, PDF resolution, workers, tools.
+    pub files: FileOptions,
 }
 
 /// What `ingest` returns (the spec's `{table_name, row_count, dataset_path}`).
@@ -36,13 +41,15 @@ pub struct IngestResult {
     pub table_name: String,
     pub row_count: u64,
     pub dataset_path: String,
+    /// Items a format passed over (a COCO image that is missing, say).
+    pub skipped: u64,
 }
 
 pub struct Client {
     org: String,
     workspace: String,
     root: PathBuf,
-    location: Location,
+    pub(crate) location: Location,
     pub(crate) sql: Arc<Engine>,
     pub(crate) rt: Arc<Io>,
 }
@@ -159,7 +166,7 @@ impl Client {
         &self.root
     }
 
-    fn check_table_name(name: &str) -> Result<()> {
+    pub(crate) fn check_table_name(name: &str) -> Result<()> {
         match invalid_reason(name) {
             Some(reason) => Err(name_error("table", name, reason)),
             None => Ok(()),
@@ -216,6 +223,9 @@ impl Client {
         Self::check_table_name(table)?;
         let hints = parse_schema(&opts.schema)?;
         opts.write.validate()?;
+        if hints.values().any(|t| *t == SpecType::File) {
+            return self.ingest_files(table, data, hints, opts);
+        }
         let mut exists = block(&self.rt, self.location.table_exists(table))?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::Table(format!(
@@ -273,14 +283,27 @@ impl Client {
             w.push(&batch).await?;
             w.finish().await
         });
+        self.conclude(table, !exists, written, 0)
+    }
+
+    /// The end of every ingest: the result, or the error with the table
+    /// dropped again if this call created it.
+    pub(crate) fn conclude(
+        &self,
+        table: &str,
+        created: bool,
+        written: Result<(deeplake_storage::Table, u64)>,
+        skipped: u64,
+    ) -> Result<IngestResult> {
         match written {
             Ok((_, n)) => Ok(IngestResult {
                 table_name: table.to_string(),
                 row_count: n,
                 dataset_path: self.dataset_path(table),
+                skipped,
             }),
             Err(e) => {
-                if !exists {
+                if created {
                     // Best effort: the original error matters more than a cleanup failure.
                     let _ = block(&self.rt, self.location.drop_table(table));
                 }
@@ -298,7 +321,7 @@ impl Client {
 }
 
 /// A typed batch back as Arrow columns, to retype against another schema.
-fn batch_columns(batch: &arrow_array::RecordBatch) -> Vec<(String, Column)> {
+pub(crate) fn batch_columns(batch: &arrow_array::RecordBatch) -> Vec<(String, Column)> {
     batch
         .schema()
         .fields()

@@ -72,3 +72,9 @@ impl From<TypeError> for ClientError {
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+impl From<deeplake_ingest::IngestError> for ClientError {
+    fn from(e: deeplake_ingest::IngestError) -> Self {
+        ClientError::Ingest(e.to_string())
+    }
+}

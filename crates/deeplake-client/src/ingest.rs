@@ -6,41 +6,9 @@ use std::sync::Arc;
 
 use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, Schema};
-use deeplake_types::{build_array, coerce_array, infer_type, resolve_size, SpecType, Value};
+use deeplake_types::{build_array, coerce_array, infer_type, resolve_size, Column, SpecType};
 
 use crate::error::{ClientError, Result};
-
-/// One column of input: loose values or a ready Arrow array.
-#[derive(Debug, Clone)]
-pub enum Column {
-    Values(Vec<Value>),
-    Arrow(ArrayRef),
-}
-
-impl Column {
-    pub fn len(&self) -> usize {
-        match self {
-            Column::Values(v) => v.len(),
-            Column::Arrow(a) => a.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl From<Vec<Value>> for Column {
-    fn from(v: Vec<Value>) -> Self {
-        Column::Values(v)
-    }
-}
-
-impl From<ArrayRef> for Column {
-    fn from(a: ArrayRef) -> Self {
-        Column::Arrow(a)
-    }
-}
 
 /// What to do when the table already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

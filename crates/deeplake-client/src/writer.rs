@@ -93,6 +93,11 @@ impl<'p> TableWriter<'p> {
         })
     }
 
+    /// Updates the total reported to progress, as estimates become exact.
+    pub fn set_total(&mut self, total: i64) {
+        self.total = total;
+    }
+
     /// Takes rows in, flushing and committing on the way.
     pub async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut at = 0;

@@ -1,0 +1,311 @@
+//! Ingest from sources other than plain columns: FILE columns (through the
+//! file pipeline) and format objects (the format protocol). Both stream:
+//! batches are written as they are produced, with the same flush/commit
+//! cadence and clean-up on failure as column ingest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Schema, SchemaRef};
+use deeplake_ingest::{FileBatch, FileInput, Format};
+use deeplake_storage::{StorageError, Table};
+use deeplake_types::{Column, SpecType, Value};
+
+use crate::client::{batch_columns, Client, IngestOptions, IngestResult};
+use crate::error::{ClientError, Result};
+use crate::ingest::{parse_schema, prepare, Mode};
+use crate::runtime::block;
+use crate::writer::TableWriter;
+
+/// A table ready for writing and how it came to be.
+struct Target {
+    table: Table,
+    /// This call created it (and drops it on failure).
+    created: bool,
+    /// Rows must be retyped to the table's existing schema.
+    append: bool,
+    overwrite: bool,
+}
+
+impl Client {
+    /// Opens or creates `table` for rows of `schema` under `mode`.
+    fn open_for_write(&self, table: &str, mode: Mode, schema: &SchemaRef) -> Result<Target> {
+        let exists_error = || ClientError::Table(format!("Table '{table}' already exists"));
+        let open = |append: bool| -> Result<Target> {
+            Ok(Target {
+                table: block(&self.rt, self.location.open_table(table))?,
+                created: false,
+                append,
+                overwrite: !append,
+            })
+        };
+        if block(&self.rt, self.location.table_exists(table))? {
+            return match mode {
+                Mode::Create => Err(exists_error()),
+                Mode::Append => open(true),
+                Mode::Overwrite => open(false),
+            };
+        }
+        match block(&self.rt, self.location.create_table(table, schema.clone())) {
+            Ok(t) => Ok(Target {
+                table: t,
+                created: true,
+                append: false,
+                overwrite: false,
+            }),
+            // Another writer created it first.
+            Err(StorageError::TableExists(_)) => match mode {
+                Mode::Create => Err(exists_error()),
+                Mode::Append => open(true),
+                Mode::Overwrite => open(false),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ingests the files named by FILE columns; other columns are carried
+    /// onto every row made from the files of their input row.
+    pub(crate) fn ingest_files(
+        &self,
+        table: &str,
+        data: Vec<(String, Column)>,
+        mut hints: HashMap<String, SpecType>,
+        mut opts: IngestOptions<'_>,
+    ) -> Result<IngestResult> {
+        let mut file_cols: Vec<&String> = hints
+            .iter()
+            .filter(|(_, t)| **t == SpecType::File)
+            .map(|(c, _)| c)
+            .collect();
+        file_cols.sort();
+        for col in &file_cols {
+            if !data.iter().any(|(name, _)| name == *col) {
+                return Err(ClientError::Ingest(format!(
+                    "Schema declares '{col}' as FILE but column not in data."
+                )));
+            }
+        }
+        if let Some((first, col)) = data.first() {
+            if let Some((name, other)) = data.iter().find(|(_, c)| c.len() != col.len()) {
+                return Err(ClientError::Ingest(format!(
+                    "All columns must have the same length: '{first}' has {} rows but '{name}' has {}.",
+                    col.len(),
+                    other.len()
+                )));
+            }
+        }
+        let file_cols: Vec<String> = file_cols.into_iter().cloned().collect();
+        let mut inputs = vec![];
+        let mut carried = vec![];
+        for (name, col) in data {
+            if file_cols.contains(&name) {
+                inputs.extend(paths(&name, col)?);
+            } else {
+                carried.push((name, col));
+            }
+        }
+        // Files of one input row stay together, in column order.
+        inputs.sort_by_key(|i| i.source);
+        hints.retain(|_, t| *t != SpecType::File);
+        let carried = match carried.is_empty() {
+            true => None,
+            false => Some(prepare(carried, &hints, None, table)?),
+        };
+        let plan = deeplake_ingest::plan(inputs, opts.files.clone())?;
+        let mut fields = plan.schema().fields().to_vec();
+        if let Some(c) = &carried {
+            for f in c.schema().fields() {
+                if fields.iter().any(|x| x.name() == f.name()) {
+                    return Err(ClientError::Ingest(format!(
+                        "Column '{}' clashes with a column that file ingestion creates.",
+                        f.name()
+                    )));
+                }
+                fields.push(f.clone());
+            }
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let target = self.open_for_write(table, opts.mode, &schema)?;
+        let created = target.created;
+        let progress = opts.on_progress.take();
+        let written = (|| {
+            let (table_handle, write_schema, overwrite) = self.writer_parts(target, &schema);
+            let appending = write_schema != schema;
+            let mut w = TableWriter::new(
+                table_handle,
+                write_schema.clone(),
+                opts.write,
+                overwrite,
+                plan.expected_rows() as i64,
+                progress,
+            )?;
+            plan.run(|fb: FileBatch| -> Result<()> {
+                w.set_total(fb.total as i64);
+                let mut batch = with_carried(fb, carried.as_ref(), &schema)?;
+                if appending {
+                    batch = prepare(
+                        batch_columns(&batch),
+                        &HashMap::new(),
+                        Some(&write_schema),
+                        table,
+                    )?;
+                }
+                block(&self.rt, w.push(&batch))
+            })?;
+            block(&self.rt, w.finish())
+        })();
+        self.conclude(table, created, written, 0)
+    }
+
+    /// The table handle, the schema rows must have to be written to it,
+    /// and whether the write replaces its contents.
+    fn writer_parts(&self, target: Target, schema: &SchemaRef) -> (Table, SchemaRef, bool) {
+        let write_schema = match target.append {
+            true => target.table.schema(),
+            false => schema.clone(),
+        };
+        (target.table, write_schema, target.overwrite)
+    }
+
+    /// Ingests the batches a format yields. Its schema hints type the
+    /// columns, the options' schema overriding them; every batch after the
+    /// first is typed to the first's columns.
+    pub fn ingest_format(
+        &self,
+        table: &str,
+        format: &mut dyn Format,
+        mut opts: IngestOptions<'_>,
+    ) -> Result<IngestResult> {
+        Self::check_table_name(table)?;
+        opts.write.validate()?;
+        let mut pairs = format.schema();
+        for (col, ty) in &opts.schema {
+            pairs.retain(|(c, _)| c != col);
+            pairs.push((col.clone(), ty.clone()));
+        }
+        let hints = parse_schema(&pairs)?;
+        if let Some((col, _)) = hints.iter().find(|(_, t)| **t == SpecType::File) {
+            return Err(ClientError::Ingest(format!(
+                "Column '{col}' is declared FILE, which a format cannot use: yield the file's contents instead."
+            )));
+        }
+        let mut batches = format.normalize()?;
+        let first = batches
+            .next()
+            .ok_or_else(|| ClientError::Ingest("The format yielded no data.".into()))??;
+        let present = |batch: &[(String, Column)]| -> HashMap<String, SpecType> {
+            hints
+                .iter()
+                .filter(|(c, _)| batch.iter().any(|(n, _)| n == *c))
+                .map(|(c, t)| (c.clone(), *t))
+                .collect()
+        };
+        let first_hints = present(&first);
+        let first = prepare(first, &first_hints, None, table)?;
+        let target = self.open_for_write(table, opts.mode, &first.schema())?;
+        let created = target.created;
+        let progress = opts.on_progress.take();
+        let written = (|| {
+            let (table_handle, write_schema, overwrite) =
+                self.writer_parts(target, &first.schema());
+            let mut w = TableWriter::new(
+                table_handle,
+                write_schema.clone(),
+                opts.write,
+                overwrite,
+                -1,
+                progress,
+            )?;
+            let retype = |batch: Vec<(String, Column)>| -> Result<RecordBatch> {
+                let hints = present(&batch);
+                prepare(batch, &hints, Some(&write_schema), table).map_err(|e| match e {
+                    ClientError::Table(m) => ClientError::Ingest(m.replacen(
+                        &format!("Cannot append to table '{table}'"),
+                        "A batch does not match the first batch",
+                        1,
+                    )),
+                    e => e,
+                })
+            };
+            let first = match write_schema == first.schema() {
+                true => first,
+                false => retype(batch_columns(&first))?,
+            };
+            block(&self.rt, w.push(&first))?;
+            for batch in batches.by_ref() {
+                let batch = retype(batch?)?;
+                block(&self.rt, w.push(&batch))?;
+            }
+            block(&self.rt, w.finish())
+        })();
+        drop(batches);
+        self.conclude(table, created, written, format.skipped())
+    }
+}
+
+/// The paths of a FILE column with the input row of each; nulls are skipped.
+fn paths(name: &str, col: Column) -> Result<Vec<FileInput>> {
+    let not_paths = |kind: &str| {
+        ClientError::Ingest(format!(
+            "FILE column '{name}' must hold file paths (text), got {kind}."
+        ))
+    };
+    let values: Vec<Option<String>> = match col {
+        Column::Values(values) => values
+            .into_iter()
+            .map(|v| match v {
+                Value::Str(s) => Ok(Some(s)),
+                Value::Null => Ok(None),
+                other => Err(not_paths(other.kind())),
+            })
+            .collect::<Result<_>>()?,
+        Column::Arrow(array) => {
+            if !matches!(
+                array.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
+                return Err(not_paths(&array.data_type().to_string()));
+            }
+            let strings = arrow_cast::cast(&array, &DataType::Utf8)
+                .map_err(|e| ClientError::Ingest(e.to_string()))?;
+            let strings = strings
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| not_paths("text that cannot be read"))?;
+            strings.iter().map(|s| s.map(str::to_string)).collect()
+        }
+    };
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(source, p)| {
+            p.map(|p| FileInput {
+                source,
+                path: p.into(),
+            })
+        })
+        .collect())
+}
+
+/// A file batch with the carried columns of its input row appended.
+fn with_carried(
+    fb: FileBatch,
+    carried: Option<&RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let Some(carried) = carried else {
+        return Ok(fb.batch);
+    };
+    let rows = fb.batch.num_rows();
+    let picks = UInt32Array::from(vec![fb.source as u32; rows]);
+    let mut columns = fb.batch.columns().to_vec();
+    for col in carried.columns() {
+        columns.push(
+            arrow_select::take::take(col.as_ref(), &picks, None)
+                .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))?,
+        );
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+}

@@ -1,0 +1,36 @@
+//! The crate's error: every failure names the file or the tool it concerns,
+//! since a user ingesting a thousand files needs to know which one failed.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A required external program is not installed.
+    #[error("{tool} not found: install it with apt-get install {package}")]
+    MissingTool {
+        tool: &'static str,
+        package: &'static str,
+    },
+    #[error("File not found: {}", .0.display())]
+    NotFound(PathBuf),
+    /// A file that exists but cannot be normalized (corrupt, truncated, unreadable).
+    #[error("Failed to ingest '{}': {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    /// Bad arguments or data shape.
+    #[error("{0}")]
+    Invalid(String),
+    /// Failure outside any one file (temporary space, a worker dying).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    pub fn file(path: &Path, reason: impl std::fmt::Display) -> IngestError {
+        IngestError::File {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;

@@ -1,0 +1,26 @@
+//! Ingestion of files and datasets into column batches.
+//!
+//! Files go through a normalizer chosen by extension (video, image, PDF,
+//! text, other) on a pool of workers, producing the spec's columns; the
+//! caller writes the batches. External programs (ffmpeg, mutool) are found
+//! at plan time, so a missing one fails before anything is written.
+
+mod chunk;
+mod error;
+mod format;
+mod kind;
+mod pdf;
+mod pipeline;
+mod rows;
+mod single;
+mod tools;
+mod video;
+
+pub use chunk::Chunking;
+pub use error::{IngestError, Result};
+pub use format::{Batch, Format};
+pub use kind::FileKind;
+pub use pipeline::{plan, FileBatch, FileInput, FileOptions, FilePlan};
+pub use rows::column_names;
+pub use tools::{Tool, Tools, FFMPEG, FFPROBE, MUTOOL};
+pub use video::{THUMB_H, THUMB_W};

@@ -1,0 +1,136 @@
+//! External programs (ffmpeg, ffprobe, mutool): found on a search path and
+//! run with their output captured, so a missing program or a failed run
+//! becomes an error that says what to install or which file was at fault.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::error::{IngestError, Result};
+
+/// A program and the Debian package that ships it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tool {
+    pub name: &'static str,
+    pub package: &'static str,
+}
+
+pub const FFMPEG: Tool = Tool {
+    name: "ffmpeg",
+    package: "ffmpeg",
+};
+pub const FFPROBE: Tool = Tool {
+    name: "ffprobe",
+    package: "ffmpeg",
+};
+pub const MUTOOL: Tool = Tool {
+    name: "mutool",
+    package: "mupdf-tools",
+};
+
+/// Where programs are looked up: `PATH` unless told otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    search_path: Option<OsString>,
+}
+
+impl Tools {
+    /// Looks programs up in `path` (a `PATH`-style list) instead of `PATH`.
+    pub fn with_search_path(path: impl Into<OsString>) -> Tools {
+        Tools {
+            search_path: Some(path.into()),
+        }
+    }
+
+    pub fn find(&self, tool: Tool) -> Result<PathBuf> {
+        let path = self
+            .search_path
+            .clone()
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(tool.name))
+            .find(|p| is_executable(p))
+            .ok_or(IngestError::MissingTool {
+                tool: tool.name,
+                package: tool.package,
+            })
+    }
+
+    pub fn command(&self, tool: Tool) -> Result<Command> {
+        let mut cmd = Command::new(self.find(tool)?);
+        cmd.stdin(Stdio::null());
+        Ok(cmd)
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Runs to completion; a failed run is an error about `file` carrying the
+/// program's last words.
+pub fn run(mut cmd: Command, tool: Tool, file: &Path) -> Result<Output> {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| IngestError::Internal(format!("Failed to start {}: {e}", tool.name)))?;
+    if !out.status.success() {
+        return Err(IngestError::file(
+            file,
+            format!("{} failed: {}", tool.name, last_words(&out.stderr)),
+        ));
+    }
+    Ok(out)
+}
+
+/// The last few meaningful lines of a program's error output.
+pub fn last_words(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    if tail.is_empty() {
+        "no error output".to_string()
+    } else {
+        tail.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_names_its_package() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let tools = Tools::with_search_path(
+            dir.as_ref()
+                .map(|d| d.path().as_os_str().to_owned())
+                .unwrap_or_default(),
+        );
+        let err = tools.find(FFMPEG).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("ffmpeg not found: install it with apt-get install ffmpeg")
+        );
+        let err = tools.find(MUTOOL).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("mutool not found: install it with apt-get install mupdf-tools")
+        );
+    }
+
+    #[test]
+    fn last_words_keeps_the_tail() {
+        assert_eq!(last_words(b"a\n\nb\nc\nd\n"), "b; c; d");
+        assert_eq!(last_words(b""), "no error output");
+    }
+}

@@ -1,0 +1,282 @@
+//! Video: cut into ~10-second segments by one ffmpeg run with the segment
+//! muxer (stream copy, so cuts land on keyframes), with the real cut points
+//! read back from the muxer's segment list; then one 320x180 JPEG thumbnail
+//! per segment from its midpoint, several segments per ffmpeg run.
+
+use std::path::{Path, PathBuf};
+
+use deeplake_types::Value;
+
+use crate::error::{IngestError, Result};
+use crate::rows::{Col, Row};
+use crate::tools::{run, Tools, FFMPEG, FFPROBE};
+
+/// Seconds per segment, as the spec's chunking table says.
+pub const SEGMENT_SECONDS: f64 = 10.0;
+/// Thumbnail size from the reference notes.
+pub const THUMB_W: u32 = 320;
+pub const THUMB_H: u32 = 180;
+/// Seeking inputs opened by one thumbnail run: bounds open files and
+/// decoder memory for long videos while keeping the process count low.
+const THUMBS_PER_RUN: usize = 16;
+/// Segments handed on per batch: bounds memory for long videos.
+const SEGMENTS_PER_BATCH: usize = 8;
+
+/// What ffprobe says about a video before it is cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// `None` when the container does not know its duration.
+    pub duration: Option<f64>,
+    pub has_video: bool,
+}
+
+impl VideoInfo {
+    /// Rows this video should produce: `ceil(duration / 10)`, which the real
+    /// cut points can only lower (a cut waits for a keyframe).
+    pub fn expected_rows(&self) -> u64 {
+        match self.duration {
+            Some(d) if d > 0.0 => (d / SEGMENT_SECONDS).ceil().max(1.0) as u64,
+            _ => 1,
+        }
+    }
+}
+
+pub fn probe(tools: &Tools, path: &Path) -> Result<VideoInfo> {
+    let mut cmd = tools.command(FFPROBE)?;
+    cmd.args(["-v", "error", "-of", "json", "-show_entries"])
+        .arg("format=duration:stream=codec_type,disposition")
+        .arg(path);
+    let out = run(cmd, FFPROBE, path)?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| IngestError::file(path, format!("unreadable ffprobe output: {e}")))?;
+    let streams = json["streams"].as_array().cloned().unwrap_or_default();
+    if streams.is_empty() {
+        return Err(IngestError::file(path, "no audio or video streams"));
+    }
+    let has_video = streams.iter().any(|s| {
+        s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64() != Some(1)
+    });
+    let duration = json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0);
+    Ok(VideoInfo {
+        duration,
+        has_video,
+    })
+}
+
+/// One stored segment: its file and the times it covers.
+#[derive(Debug, Clone, PartialEq)]
+struct Segment {
+    file: PathBuf,
+    start: f64,
+    end: Option<f64>,
+}
+
+/// Normalizes one video, handing rows on in small batches.
+pub fn normalize(
+    tools: &Tools,
+    path: &Path,
+    info: &VideoInfo,
+    file_id: &str,
+    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+) -> Result<()> {
+    let work = tempfile::tempdir().map_err(|e| {
+        IngestError::Internal(format!("Failed to create a temporary directory: {e}"))
+    })?;
+    let segments = match info.duration {
+        Some(duration) => {
+            let keys = match info.has_video {
+                true => keyframes(tools, path)?,
+                false => vec![],
+            };
+            cut(tools, path, work.path(), duration, &keys)?
+        }
+        None => vec![Segment {
+            file: path.to_path_buf(),
+            start: 0.0,
+            end: None,
+        }],
+    };
+    let thumbs = match info.has_video {
+        true => thumbnails(tools, path, &segments, work.path())?,
+        false => vec![None; segments.len()],
+    };
+    let mut batch = Vec::with_capacity(SEGMENTS_PER_BATCH);
+    for (i, (seg, thumb)) in segments.iter().zip(thumbs).enumerate() {
+        let bytes = std::fs::read(&seg.file)
+            .map_err(|e| IngestError::file(path, format!("cannot read a cut segment: {e}")))?;
+        let text = match seg.end {
+            Some(end) => format!("Video segment {i}: {:.1}s - {end:.1}s", seg.start),
+            None => format!("Video: {}", file_name(path)),
+        };
+        let mut row = Row::new(file_id, i);
+        row.set(Col::ChunkIndex, Value::Int(i as i64))
+            .set(Col::StartTime, Value::Float(seg.start))
+            .set(Col::EndTime, seg.end.map_or(Value::Null, Value::Float))
+            .set(Col::VideoData, Value::Bytes(bytes))
+            .set(Col::Thumbnail, thumb.map_or(Value::Null, Value::Bytes))
+            .set(Col::Text, Value::Str(text));
+        batch.push(row);
+        if batch.len() == SEGMENTS_PER_BATCH {
+            emit(std::mem::take(&mut batch))?;
+        }
+    }
+    if !batch.is_empty() {
+        emit(batch)?;
+    }
+    Ok(())
+}
+
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn round_ms(t: f64) -> f64 {
+    (t * 1000.0).round() / 1000.0
+}
+
+/// Presentation times of the video stream's keyframes (a demux pass, no
+/// decoding), sorted.
+fn keyframes(tools: &Tools, path: &Path) -> Result<Vec<f64>> {
+    let mut cmd = tools.command(FFPROBE)?;
+    cmd.args(["-v", "error", "-select_streams", "V:0", "-show_entries"])
+        .args(["packet=pts_time,flags", "-of", "csv=p=0"])
+        .arg(path);
+    let out = run(cmd, FFPROBE, path)?;
+    let mut keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains('K'))
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect();
+    keys.sort_by(f64::total_cmp);
+    Ok(keys)
+}
+
+/// Where a cut really is in the source's timeline. The segment muxer
+/// reports packet times after ffmpeg has shifted them to make decoding
+/// times non-negative (by the B-frame delay, a few frames at most), so
+/// the cut is at the last keyframe at or before the reported time.
+fn source_time(reported: f64, keys: &[f64]) -> f64 {
+    let at = keys.partition_point(|k| *k <= reported + 0.0005);
+    match at {
+        0 => reported,
+        n => keys[n - 1],
+    }
+}
+
+/// One ffmpeg run: stream-copied segments of the audio and video streams,
+/// and the list of where each one really starts and ends.
+fn cut(
+    tools: &Tools,
+    path: &Path,
+    dir: &Path,
+    duration: f64,
+    keys: &[f64],
+) -> Result<Vec<Segment>> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_else(|| "mkv".into());
+    let list = dir.join("segments.csv");
+    let mut cmd = tools.command(FFMPEG)?;
+    cmd.args(["-v", "error", "-nostdin", "-xerror", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:V?", "-map", "0:a?", "-c", "copy", "-f", "segment",
+        ])
+        .args(["-segment_time", &SEGMENT_SECONDS.to_string()])
+        .args(["-reset_timestamps", "1", "-segment_list_type", "csv"])
+        .arg("-segment_list")
+        .arg(&list)
+        .arg(dir.join(format!("seg%05d.{ext}")));
+    run(cmd, FFMPEG, path)?;
+    let listing = std::fs::read_to_string(&list)
+        .map_err(|e| IngestError::file(path, format!("ffmpeg wrote no segment list: {e}")))?;
+    let mut segments = vec![];
+    for line in listing.lines().filter(|l| !l.trim().is_empty()) {
+        // `name,start,end`; the name is ours and holds no commas. Ends are
+        // set below from the next segment's start.
+        let mut parts = line.rsplitn(3, ',').skip(1);
+        let start = parts.next().and_then(|s| s.trim().parse::<f64>().ok());
+        let (Some(start), Some(name)) = (start, parts.next()) else {
+            return Err(IngestError::file(
+                path,
+                format!("unexpected segment list line '{line}'"),
+            ));
+        };
+        let start = match segments.is_empty() {
+            true => 0.0,
+            false => source_time(start, keys),
+        };
+        segments.push(Segment {
+            file: dir.join(name.trim()),
+            start: round_ms(start),
+            end: None,
+        });
+    }
+    if segments.is_empty() {
+        return Err(IngestError::file(path, "ffmpeg produced no segments"));
+    }
+    // Each segment ends where the next begins, the last where the video
+    // does: the stored pieces cover the whole video with no gap and no
+    // overlap.
+    let ends: Vec<f64> = segments
+        .iter()
+        .skip(1)
+        .map(|s| s.start)
+        .chain(std::iter::once(round_ms(duration)))
+        .collect();
+    for (seg, end) in segments.iter_mut().zip(ends) {
+        seg.end = Some(end.max(seg.start));
+    }
+    Ok(segments)
+}
+
+/// A frame from each segment's midpoint, scaled into 320x180 (letterboxed to
+/// keep the aspect ratio). A segment with no frame there gets none.
+fn thumbnails(
+    tools: &Tools,
+    path: &Path,
+    segments: &[Segment],
+    dir: &Path,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let filter = format!(
+        "scale={THUMB_W}:{THUMB_H}:force_original_aspect_ratio=decrease,pad={THUMB_W}:{THUMB_H}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+    );
+    let mut out = Vec::with_capacity(segments.len());
+    for (group_no, group) in segments.chunks(THUMBS_PER_RUN).enumerate() {
+        let mut cmd = tools.command(FFMPEG)?;
+        cmd.args(["-v", "error", "-nostdin"]);
+        let mut files = vec![];
+        for seg in group {
+            let mid = match seg.end {
+                Some(end) => (seg.start + end) / 2.0,
+                None => 0.0,
+            };
+            cmd.args(["-ss", &format!("{mid:.3}"), "-i"]).arg(path);
+        }
+        for (i, _) in group.iter().enumerate() {
+            let file = dir.join(format!("thumb{}.jpg", group_no * THUMBS_PER_RUN + i));
+            cmd.args([
+                "-map",
+                &format!("{i}:V:0"),
+                "-frames:v",
+                "1",
+                "-vf",
+                &filter,
+            ])
+            .args(["-q:v", "3", "-y"])
+            .arg(&file);
+            files.push(file);
+        }
+        run(cmd, FFMPEG, path)?;
+        for file in files {
+            out.push(std::fs::read(&file).ok().filter(|b| !b.is_empty()));
+        }
+    }
+    Ok(out)
+}
