@@ -52,7 +52,9 @@ mod writer;
 
 pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
 pub use dataset::{Batches, Dataset, Scan};
-pub use deeplake_ingest::{Batch, Chunking, FileOptions, Format, Tools};
+/// The error a `Format` returns; it reaches the caller as `ClientError::Ingest`.
+pub use deeplake_ingest::IngestError as FormatError;
+pub use deeplake_ingest::{Batch, Chunking, CocoPanoptic, FileOptions, Format, Tools};
 pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};

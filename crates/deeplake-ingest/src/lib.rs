@@ -6,6 +6,7 @@
 //! at plan time, so a missing one fails before anything is written.
 
 mod chunk;
+mod coco;
 mod error;
 mod format;
 mod kind;
@@ -17,6 +18,7 @@ mod tools;
 mod video;
 
 pub use chunk::Chunking;
+pub use coco::CocoPanoptic;
 pub use error::{IngestError, Result};
 pub use format::{Batch, Format};
 pub use kind::FileKind;
