@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Creates .venv-test with the independent implementations the tests compare
-# against (numpy, bm25s) and scikit-image's sample images. Quick when it already exists; pip's cache is reused.
+# against (numpy, bm25s), scikit-image's sample images and the Hugging Face
+# `datasets` library that writes the datasets the ingest tests read. Quick
+# when it already exists; pip's cache is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-test
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import numpy, scipy, bm25s, skimage" 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import numpy, scipy, bm25s, skimage, datasets" 2>/dev/null; then
     exit 0
 fi
 if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -14,5 +16,5 @@ if ! python3 -m venv "$venv" 2>/dev/null; then
     fi
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check numpy scipy "bm25s==0.3.16" scikit-image
+"$venv/bin/pip" install --quiet --disable-pip-version-check numpy scipy "bm25s==0.3.16" scikit-image datasets
 echo "python test environment ready: $("$venv/bin/python" -c 'import numpy, bm25s; print("numpy", numpy.__version__, "bm25s", bm25s.__version__)')"

@@ -221,6 +221,17 @@ impl Client {
         mut opts: IngestOptions<'_>,
     ) -> Result<IngestResult> {
         Self::check_table_name(table)?;
+        if let Some(hf) = crate::sources::huggingface_request(&data)? {
+            let env = deeplake_ingest::HfEnv::from_env();
+            return self.ingest_huggingface(
+                table,
+                &hf.name,
+                hf.split.as_deref(),
+                hf.config.as_deref(),
+                &env,
+                opts,
+            );
+        }
         let hints = parse_schema(&opts.schema)?;
         opts.write.validate()?;
         if hints.values().any(|t| *t == SpecType::File) {

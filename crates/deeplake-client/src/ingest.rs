@@ -111,7 +111,13 @@ pub fn prepare(
             None => None,
         };
         if let (Some(t), Some(h)) = (table_type, hints.get(&name)) {
-            if t != *h {
+            // A hint without a size ("EMBEDDING") fits any size.
+            let fits = match (t, *h) {
+                (SpecType::Embedding(_), SpecType::Embedding(None))
+                | (SpecType::Embedding2D(_), SpecType::Embedding2D(None)) => true,
+                (t, h) => t == h,
+            };
+            if !fits {
                 return Err(ClientError::Table(format!(
                     "Cannot append to table '{table}': column '{name}' is {t} in the table, the schema says {h}."
                 )));

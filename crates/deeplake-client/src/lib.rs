@@ -54,7 +54,9 @@ pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_O
 pub use dataset::{Batches, Dataset, Scan};
 /// The error a `Format` returns; it reaches the caller as `ClientError::Ingest`.
 pub use deeplake_ingest::IngestError as FormatError;
-pub use deeplake_ingest::{Batch, Chunking, CocoPanoptic, FileOptions, Format, Tools};
+pub use deeplake_ingest::{
+    Batch, Chunking, CocoPanoptic, FileOptions, Format, HfEnv, HuggingFace, Tools, CLASS_NAMES_KEY,
+};
 pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};

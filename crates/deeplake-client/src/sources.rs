@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Schema, SchemaRef};
-use deeplake_ingest::{FileBatch, FileInput, Format};
+use deeplake_ingest::{FileBatch, FileInput, Format, HfEnv, HuggingFace};
 use deeplake_storage::{StorageError, Table};
 use deeplake_types::{Column, SpecType, Value};
 
@@ -168,6 +168,22 @@ impl Client {
         (target.table, write_schema, target.overwrite)
     }
 
+    /// Ingests a Hugging Face dataset's `split` (default `train`), found as
+    /// `env` says (local caches first, then the hub).
+    pub fn ingest_huggingface(
+        &self,
+        table: &str,
+        name: &str,
+        split: Option<&str>,
+        config: Option<&str>,
+        env: &HfEnv,
+        opts: IngestOptions<'_>,
+    ) -> Result<IngestResult> {
+        Self::check_table_name(table)?;
+        let mut source = HuggingFace::open(name, split, config, env)?;
+        self.ingest_format(table, &mut source, opts)
+    }
+
     /// Ingests the batches a format yields. Its schema hints type the
     /// columns, the options' schema overriding them; every batch after the
     /// first is typed to the first's columns.
@@ -190,6 +206,8 @@ impl Client {
                 "Column '{col}' is declared FILE, which a format cannot use: yield the file's contents instead."
             )));
         }
+        let metadata = format.metadata();
+        let rows_hint = format.rows_hint().map_or(-1, |n| n as i64);
         let mut batches = format.normalize()?;
         let first = batches
             .next()
@@ -202,7 +220,7 @@ impl Client {
                 .collect()
         };
         let first_hints = present(&first);
-        let first = prepare(first, &first_hints, None, table)?;
+        let first = with_metadata(prepare(first, &first_hints, None, table)?, metadata)?;
         let target = self.open_for_write(table, opts.mode, &first.schema())?;
         let created = target.created;
         let progress = opts.on_progress.take();
@@ -214,7 +232,7 @@ impl Client {
                 write_schema.clone(),
                 opts.write,
                 overwrite,
-                -1,
+                rows_hint,
                 progress,
             )?;
             let retype = |batch: Vec<(String, Column)>| -> Result<RecordBatch> {
@@ -242,6 +260,81 @@ impl Client {
         drop(batches);
         self.conclude(table, created, written, format.skipped())
     }
+}
+
+/// Adds a format's per-column field metadata to a typed batch.
+fn with_metadata(
+    batch: RecordBatch,
+    extra: Vec<(String, HashMap<String, String>)>,
+) -> Result<RecordBatch> {
+    if extra.is_empty() {
+        return Ok(batch);
+    }
+    let fields: Vec<arrow_schema::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut meta = f.metadata().clone();
+            for (_, m) in extra.iter().filter(|(c, _)| c == f.name()) {
+                meta.extend(m.clone());
+            }
+            f.as_ref().clone().with_metadata(meta)
+        })
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
+        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+}
+
+/// What `{"_huggingface": name, "split": .., "config": ..}` data asks for.
+pub(crate) struct HfRequest {
+    pub name: String,
+    pub split: Option<String>,
+    pub config: Option<String>,
+}
+
+/// The Hugging Face request in `data`, or `None` when the data is columns.
+pub(crate) fn huggingface_request(data: &[(String, Column)]) -> Result<Option<HfRequest>> {
+    let Some((_, col)) = data.iter().find(|(n, _)| n == "_huggingface") else {
+        return Ok(None);
+    };
+    let one = |key: &str, col: &Column| -> Result<String> {
+        match col {
+            Column::Values(v) => match v.as_slice() {
+                [Value::Str(s)] => Ok(s.clone()),
+                [other] => Err(ClientError::Ingest(format!(
+                    "{key} value must be a string, got {}.",
+                    other.kind()
+                ))),
+                _ => Err(ClientError::Ingest(format!(
+                    "{key} value must be a string, got list."
+                ))),
+            },
+            Column::Arrow(a) => Err(ClientError::Ingest(format!(
+                "{key} value must be a string, got {}.",
+                a.data_type()
+            ))),
+        }
+    };
+    let name = one("_huggingface", col)?;
+    let mut split = None;
+    let mut config = None;
+    for (key, col) in data.iter().filter(|(n, _)| n != "_huggingface") {
+        match key.as_str() {
+            "split" | "_split" => split = Some(one(key, col)?),
+            "config" | "_config" | "name" => config = Some(one(key, col)?),
+            other => {
+                return Err(ClientError::Ingest(format!(
+                    "Unexpected key '{other}' next to _huggingface: only 'split' and 'config' are allowed."
+                )))
+            }
+        }
+    }
+    Ok(Some(HfRequest {
+        name,
+        split,
+        config,
+    }))
 }
 
 /// The paths of a FILE column with the input row of each; nulls are skipped.
