@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions};
 use rand::{Rng, SeedableRng};
 
-use crate::search_bench;
+use crate::{ingest_bench, search_bench};
 
 const WORDS: [&str; 25] = [
     "data",
@@ -61,7 +61,8 @@ pub struct Args {
     /// Random single-row reads to time.
     #[arg(long, default_value_t = 10_000)]
     reads: usize,
-    /// Workloads to run (ingest, random, scan, topk, glove, bm25, hybrid); all by default.
+    /// Workloads to run (ingest, random, scan, topk, glove, bm25, hybrid,
+    /// pdf, video, text, hf); all by default.
     #[arg(long)]
     only: Vec<String>,
     /// Vectors of the `topk` workload (384 dimensions).
@@ -82,6 +83,12 @@ pub struct Args {
     /// Python of a virtualenv holding the reference `deeplake` (bench/setup-reference.sh makes one).
     #[arg(long, env = "DEEPLAKE_REFERENCE_PYTHON")]
     reference_python: Option<PathBuf>,
+    /// Length of the test video of the `video` workload, in seconds.
+    #[arg(long, default_value_t = 180)]
+    video_seconds: u32,
+    /// WordNet rows of the `hf` workload's dataset.
+    #[arg(long, default_value_t = 117_659)]
+    hf_rows: usize,
     /// Scratch directory (default: a temporary one, removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -285,6 +292,17 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if wants("hybrid") {
         search_bench::hybrid(&client, &args.eval_dir, args.eval_queries)?;
     }
+    let settings = ingest_bench::Settings {
+        video_seconds: args.video_seconds,
+        hf_rows: args.hf_rows,
+    };
+    ingest_bench::run(
+        &client,
+        reference.as_ref().map(|r| r.python.clone()),
+        root,
+        &settings,
+        &wants,
+    )?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `deeplake quickstart`: ingests the shipped WordNet sample into the
-//! embedded workspace, then reads and searches it.
+//! embedded workspace, then reads and searches it; then ingests the
+//! project's own documents as files and searches their chunks.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,13 +8,15 @@ use std::time::Instant;
 
 use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array};
 use arrow_schema::{DataType, Field};
-use deeplake_client::{Client, Column, IngestOptions, Value};
+use deeplake_client::{Chunking, Client, Column, FileOptions, IngestOptions, Value};
 
 use deeplake_cli::wordnet::{self, WordNet};
 
 use crate::ui;
 
 pub const TABLE: &str = "wordnet_sample";
+/// The table of the project's own documents, ingested as files.
+pub const DOCS: &str = "project_docs";
 
 /// The sample shipped in the repository, found from the binary's source tree
 /// or the current directory.
@@ -177,6 +180,75 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         ds.len() / 2,
         started.elapsed().as_secs_f64() * 1e6,
         row.get("lemmas").cloned().unwrap_or(Value::Null)
+    );
+    files(client, sample)
+}
+
+/// Ingests the project's own documentation as files (FILE schema: chunked
+/// text, the file name carried onto every chunk) and searches it.
+fn files(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let root = sample.join("../..");
+    let mut paths: Vec<PathBuf> = ["README.md", "ARCHITECTURE.md"]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+    if let Ok(docs) = std::fs::read_dir(root.join("docs")) {
+        let mut more: Vec<PathBuf> = docs.flatten().map(|e| e.path()).collect();
+        more.sort();
+        paths.extend(more);
+    }
+    paths.retain(|p| p.is_file() && p.extension().is_some_and(|e| e == "md"));
+    if paths.is_empty() {
+        println!("\n(no project documents beside the sample: file ingest skipped)");
+        return Ok(());
+    }
+    client.drop_table(DOCS, true)?;
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let data = vec![
+        (
+            "path".to_string(),
+            Column::Values(
+                paths
+                    .iter()
+                    .map(|p| Value::Str(p.display().to_string()))
+                    .collect(),
+            ),
+        ),
+        (
+            "source".to_string(),
+            Column::Values(paths.iter().map(|p| Value::Str(name(p))).collect()),
+        ),
+    ];
+    let opts = IngestOptions {
+        schema: vec![("path".into(), "FILE".into())],
+        files: FileOptions {
+            chunking: Chunking::new(500, 100)?,
+            ..FileOptions::default()
+        },
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let r = client.ingest(DOCS, data, opts)?;
+    println!(
+        "\nFiles: ingested {} documents of this project as {} text chunks into '{DOCS}' in {:.1} ms",
+        paths.len(),
+        r.row_count,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let keywords = "keyframe segment thumbnails";
+    let rows = client.query(
+        &format!(
+            "SELECT source, chunk_index, text, text <#> $1 AS bm25 FROM {DOCS} ORDER BY bm25 DESC LIMIT 3"
+        ),
+        &[Value::from(keywords)],
+    )?;
+    println!(
+        "Keyword search over the chunks (text <#> '{keywords}'):\n{}",
+        results_table(&rows, &["bm25", "source", "chunk_index", "text"])
     );
     Ok(())
 }

@@ -70,6 +70,15 @@ fn quickstart_ingests_the_sample_and_finds_real_neighbours() {
         .and_then(|b| b.split("Filter").next())
         .unwrap_or_default();
     assert!(bm25.contains("guitar") && bm25.contains("violin"), "{bm25}");
+    // The project's documents, ingested as files and searched by chunk: the
+    // video design notes rank first for these keywords.
+    let files = text.split("Files: ingested").nth(1).unwrap_or_default();
+    assert!(files.contains("text chunks into 'project_docs'"), "{text}");
+    let hits = files
+        .split("keyframe segment thumbnails")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(hits.contains("decisions.md"), "{files}");
     // Rerunning replaces the table instead of failing.
     assert!(deeplake(dir.path(), &["quickstart"]).status.success());
 

@@ -50,14 +50,25 @@ impl Chunking {
     }
 
     pub fn split(&self, text: &str) -> Vec<String> {
-        // Byte offset of every character, plus the end, so character
-        // positions map to slice bounds.
-        let bounds: Vec<usize> = text
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(text.len()))
-            .collect();
-        let n = bounds.len() - 1;
+        // Character positions become byte offsets by walking forward from
+        // the current chunk's start, so the cost per chunk is its own
+        // length and no table of offsets is built; ASCII needs no walk.
+        let ascii = text.is_ascii();
+        let advance = |from: usize, k: usize| -> usize {
+            if ascii {
+                (from + k).min(text.len())
+            } else {
+                text[from..]
+                    .char_indices()
+                    .nth(k)
+                    .map_or(text.len(), |(i, _)| from + i)
+            }
+        };
+        let n = if ascii {
+            text.len()
+        } else {
+            text.chars().count()
+        };
         if n <= self.size {
             let t = text.trim();
             return if t.is_empty() {
@@ -66,23 +77,32 @@ impl Chunking {
                 vec![t.to_string()]
             };
         }
-        let char_at = |byte: usize| bounds.partition_point(|&b| b < byte);
         let mut chunks = vec![];
-        let mut start = 0;
-        while start < n {
+        // The chunk's start as a character index and as a byte offset.
+        let (mut start, mut start_b) = (0, 0);
+        loop {
             let mut end = (start + self.size).min(n);
+            let mut end_b = advance(start_b, end - start);
             if end < n {
                 let lo = (start + self.size).saturating_sub(LOOK_BEHIND).max(start);
-                let hi = (end + LOOK_AHEAD).min(n);
-                let window = &text[bounds[lo]..bounds[hi]];
-                if let Some(cut) = SEPARATORS
-                    .iter()
-                    .find_map(|sep| window.rfind(sep).map(|p| p + sep.len()))
-                {
-                    end = char_at(bounds[lo] + cut);
+                let lo_b = advance(start_b, lo - start);
+                let hi_b = advance(end_b, (end + LOOK_AHEAD).min(n) - end);
+                let window = &text[lo_b..hi_b];
+                // A separator right at the chunk's start would make an
+                // empty chunk: the next kind of separator is tried instead.
+                if let Some(cut) = SEPARATORS.iter().find_map(|sep| {
+                    let at = lo_b + window.rfind(sep)?;
+                    (at > start_b).then_some(at + sep.len())
+                }) {
+                    end = if ascii {
+                        cut
+                    } else {
+                        start + text[start_b..cut].chars().count()
+                    };
+                    end_b = cut;
                 }
             }
-            let chunk = text[bounds[start]..bounds[end]].trim();
+            let chunk = text[start_b..end_b].trim();
             if !chunk.is_empty() {
                 chunks.push(chunk.to_string());
             }
@@ -90,7 +110,11 @@ impl Chunking {
                 break;
             }
             let next = end.saturating_sub(self.overlap);
-            start = if next > start { next } else { end };
+            (start, start_b) = if next > start {
+                (next, advance(start_b, next - start))
+            } else {
+                (end, end_b)
+            };
         }
         chunks
     }
@@ -133,6 +157,15 @@ mod tests {
         let chunks = split(&text, 150, 0);
         assert_eq!(chunks[0], format!("{}.", "x".repeat(139)));
         assert!(chunks[1].starts_with('y'));
+    }
+
+    #[test]
+    fn a_separator_at_the_start_does_not_cut() {
+        // The only "\n" is the chunk's first character: no cut there, the
+        // chunk runs to the nominal size (79 letters once stripped).
+        let text = format!("\n{}", "a".repeat(150));
+        let lens: Vec<usize> = split(&text, 80, 0).iter().map(|c| c.len()).collect();
+        assert_eq!(lens, vec![79, 71]);
     }
 
     #[test]

@@ -87,11 +87,22 @@ pub fn normalize(
     })?;
     let segments = match info.duration {
         Some(duration) => {
-            let keys = match info.has_video {
-                true => keyframes(tools, path)?,
-                false => vec![],
-            };
-            cut(tools, path, work.path(), duration, &keys)?
+            // Listing keyframes and cutting both only demux: side by side.
+            let (keys, cuts) = std::thread::scope(|s| {
+                let keys = s.spawn(|| match info.has_video {
+                    true => keyframes(tools, path),
+                    false => Ok(vec![]),
+                });
+                let cuts = cut(tools, path, work.path());
+                (keys.join(), cuts)
+            });
+            let keys = keys.unwrap_or_else(|_| {
+                Err(IngestError::file(
+                    path,
+                    "keyframe listing failed unexpectedly",
+                ))
+            })?;
+            place(cuts?, duration, &keys)
         }
         None => vec![Segment {
             file: path.to_path_buf(),
@@ -169,14 +180,8 @@ fn source_time(reported: f64, keys: &[f64]) -> f64 {
 }
 
 /// One ffmpeg run: stream-copied segments of the audio and video streams,
-/// and the list of where each one really starts and ends.
-fn cut(
-    tools: &Tools,
-    path: &Path,
-    dir: &Path,
-    duration: f64,
-    keys: &[f64],
-) -> Result<Vec<Segment>> {
+/// and where the segment muxer says each one starts.
+fn cut(tools: &Tools, path: &Path, dir: &Path) -> Result<Vec<(PathBuf, f64)>> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -196,10 +201,10 @@ fn cut(
     run(cmd, FFMPEG, path)?;
     let listing = std::fs::read_to_string(&list)
         .map_err(|e| IngestError::file(path, format!("ffmpeg wrote no segment list: {e}")))?;
-    let mut segments = vec![];
+    let mut cuts = vec![];
     for line in listing.lines().filter(|l| !l.trim().is_empty()) {
         // `name,start,end`; the name is ours and holds no commas. Ends are
-        // set below from the next segment's start.
+        // set from the next segment's start.
         let mut parts = line.rsplitn(3, ',').skip(1);
         let start = parts.next().and_then(|s| s.trim().parse::<f64>().ok());
         let (Some(start), Some(name)) = (start, parts.next()) else {
@@ -208,32 +213,76 @@ fn cut(
                 format!("unexpected segment list line '{line}'"),
             ));
         };
-        let start = match segments.is_empty() {
-            true => 0.0,
-            false => source_time(start, keys),
-        };
-        segments.push(Segment {
-            file: dir.join(name.trim()),
-            start: round_ms(start),
-            end: None,
-        });
+        cuts.push((dir.join(name.trim()), start));
     }
-    if segments.is_empty() {
+    if cuts.is_empty() {
         return Err(IngestError::file(path, "ffmpeg produced no segments"));
     }
-    // Each segment ends where the next begins, the last where the video
-    // does: the stored pieces cover the whole video with no gap and no
-    // overlap.
-    let ends: Vec<f64> = segments
+    Ok(cuts)
+}
+
+/// The segments in the source's timeline: each starts at its cut's
+/// keyframe and ends where the next begins, the last where the video
+/// does, so the stored pieces cover the whole video with no gap and no
+/// overlap.
+fn place(cuts: Vec<(PathBuf, f64)>, duration: f64, keys: &[f64]) -> Vec<Segment> {
+    let starts: Vec<f64> = cuts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, reported))| match i {
+            0 => 0.0,
+            _ => round_ms(source_time(*reported, keys)),
+        })
+        .collect();
+    let ends = starts
         .iter()
         .skip(1)
-        .map(|s| s.start)
-        .chain(std::iter::once(round_ms(duration)))
-        .collect();
-    for (seg, end) in segments.iter_mut().zip(ends) {
-        seg.end = Some(end.max(seg.start));
+        .copied()
+        .chain(std::iter::once(round_ms(duration)));
+    cuts.into_iter()
+        .zip(starts.iter().copied().zip(ends))
+        .map(|((file, _), (start, end))| Segment {
+            file,
+            start,
+            end: Some(end.max(start)),
+        })
+        .collect()
+}
+
+/// One ffmpeg run making the thumbnails of `group` (segments from `first`
+/// on): one seeking input and one output per segment, each decoder on one
+/// thread since several runs share the cores.
+fn thumbnail_run(
+    tools: &Tools,
+    path: &Path,
+    filter: &str,
+    first: usize,
+    group: &[Segment],
+    dir: &Path,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut cmd = tools.command(FFMPEG)?;
+    cmd.args(["-v", "error", "-nostdin"]);
+    for seg in group {
+        let mid = match seg.end {
+            Some(end) => (seg.start + end) / 2.0,
+            None => 0.0,
+        };
+        cmd.args(["-threads", "1", "-ss", &format!("{mid:.3}"), "-i"])
+            .arg(path);
     }
-    Ok(segments)
+    let mut files = vec![];
+    for i in 0..group.len() {
+        let file = dir.join(format!("thumb{}.jpg", first + i));
+        cmd.args(["-map", &format!("{i}:V:0"), "-frames:v", "1", "-vf", filter])
+            .args(["-q:v", "3", "-y"])
+            .arg(&file);
+        files.push(file);
+    }
+    run(cmd, FFMPEG, path)?;
+    Ok(files
+        .into_iter()
+        .map(|f| std::fs::read(&f).ok().filter(|b| !b.is_empty()))
+        .collect())
 }
 
 /// A frame from each segment's midpoint, scaled into 320x180 (letterboxed to
@@ -247,35 +296,39 @@ fn thumbnails(
     let filter = format!(
         "scale={THUMB_W}:{THUMB_H}:force_original_aspect_ratio=decrease,pad={THUMB_W}:{THUMB_H}:(ow-iw)/2:(oh-ih)/2,setsar=1"
     );
+    // Groups run side by side, one per core: a thumbnail costs a decode
+    // from the keyframe before its midpoint, and one ffmpeg run decodes its
+    // inputs one after another.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_run = segments.len().div_ceil(cores).clamp(1, THUMBS_PER_RUN);
+    let groups: Vec<(usize, &[Segment])> = segments
+        .chunks(per_run)
+        .enumerate()
+        .map(|(g, group)| (g * per_run, group))
+        .collect();
     let mut out = Vec::with_capacity(segments.len());
-    for (group_no, group) in segments.chunks(THUMBS_PER_RUN).enumerate() {
-        let mut cmd = tools.command(FFMPEG)?;
-        cmd.args(["-v", "error", "-nostdin"]);
-        let mut files = vec![];
-        for seg in group {
-            let mid = match seg.end {
-                Some(end) => (seg.start + end) / 2.0,
-                None => 0.0,
-            };
-            cmd.args(["-ss", &format!("{mid:.3}"), "-i"]).arg(path);
-        }
-        for (i, _) in group.iter().enumerate() {
-            let file = dir.join(format!("thumb{}.jpg", group_no * THUMBS_PER_RUN + i));
-            cmd.args([
-                "-map",
-                &format!("{i}:V:0"),
-                "-frames:v",
-                "1",
-                "-vf",
-                &filter,
-            ])
-            .args(["-q:v", "3", "-y"])
-            .arg(&file);
-            files.push(file);
-        }
-        run(cmd, FFMPEG, path)?;
-        for file in files {
-            out.push(std::fs::read(&file).ok().filter(|b| !b.is_empty()));
+    for wave in groups.chunks(cores) {
+        let results: Vec<Result<Vec<Option<Vec<u8>>>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|(first, group)| {
+                    s.spawn(|| thumbnail_run(tools, path, &filter, *first, group, dir))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(IngestError::file(
+                            path,
+                            "thumbnail extraction failed unexpectedly",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        for r in results {
+            out.extend(r?);
         }
     }
     Ok(out)
