@@ -705,3 +705,45 @@ fn argument_errors_and_missing_tools() {
         assert_nothing_left(&c, "t");
     }
 }
+
+#[test]
+fn several_file_columns_keep_each_input_row_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("a.txt");
+    std::fs::write(&notes, "first row's notes").unwrap();
+    let more = dir.path().join("b.txt");
+    std::fs::write(&more, "second row's notes").unwrap();
+    let photo = skimage("coins.png");
+    let c = client_at(dir.path());
+    let r = c
+        .ingest(
+            "pairs",
+            vec![
+                paths("doc", &[&notes, &more]),
+                // The second input row has no picture.
+                col(
+                    "pic",
+                    vec![Value::Str(photo.display().to_string()), Value::Null],
+                ),
+                texts("owner", &["ann", "bob"]),
+            ],
+            files_opts(&[("doc", "FILE"), ("pic", "FILE")]),
+        )
+        .unwrap();
+    assert_eq!(r.row_count, 3);
+    let rows = c
+        .query("SELECT owner, text, filename FROM pairs", &[])
+        .unwrap();
+    let got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (str_of(r.get("owner")), str_of(r.get("text"))))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ann".to_string(), "first row's notes".to_string()),
+            ("ann".to_string(), "Image: coins.png".to_string()),
+            ("bob".to_string(), "second row's notes".to_string()),
+        ]
+    );
+}
