@@ -94,12 +94,18 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-struct Reference {
+/// A Python script of `bench/` run in the reference's virtualenv; its last
+/// line of output is a JSON object of figures.
+pub struct Reference {
     python: PathBuf,
     script: PathBuf,
 }
 
 impl Reference {
+    pub fn new(python: PathBuf, script: PathBuf) -> Reference {
+        Reference { python, script }
+    }
+
     fn find(args: &Args) -> Option<Reference> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let python = args
@@ -110,8 +116,14 @@ impl Reference {
         (python.exists() && script.exists()).then_some(Reference { python, script })
     }
 
+    /// Runs after emptying the page cache, for the storage workloads.
     fn run(&self, args: &[String]) -> Option<serde_json::Value> {
         sync();
+        self.output(args)
+    }
+
+    /// Runs the script; `None` (and the error shown) if it failed.
+    pub fn output(&self, args: &[String]) -> Option<serde_json::Value> {
         let out = Command::new(&self.python)
             .arg(&self.script)
             .args(args)

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use deeplake_client::{Client, Column, IngestOptions, Value};
 
-use crate::bench::line;
+use crate::bench::{line, Reference};
 use deeplake_cli::wordnet;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -30,30 +30,9 @@ pub struct Settings {
     pub hf_rows: usize,
 }
 
-/// The reference's normalizers, run by bench/ingest_reference.py.
-struct Reference {
-    python: PathBuf,
-    script: PathBuf,
-}
-
-impl Reference {
-    fn run(&self, args: &[String]) -> Option<(f64, u64)> {
-        let out = Command::new(&self.python)
-            .arg(&self.script)
-            .args(args)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "reference run failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return None;
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-        Some((v["seconds"].as_f64().unwrap_or(0.0), v["rows"].as_u64()?))
-    }
+/// Seconds and rows of a reference run.
+fn figures(v: serde_json::Value) -> Option<(f64, u64)> {
+    Some((v["seconds"].as_f64()?, v["rows"].as_u64()?))
 }
 
 fn file_column(files: &[PathBuf]) -> Vec<(String, Column)> {
@@ -94,7 +73,7 @@ fn existing(paths: &[&str]) -> Vec<PathBuf> {
 fn reference_files(reference: Option<&Reference>, files: &[PathBuf]) -> Option<(f64, u64)> {
     let mut args = vec!["files".to_string()];
     args.extend(files.iter().map(|p| p.display().to_string()));
-    reference?.run(&args)
+    reference?.output(&args).and_then(figures)
 }
 
 fn duration(path: &Path) -> Option<f64> {
@@ -154,7 +133,7 @@ pub fn run(
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/ingest_reference.py");
     let reference = python
         .filter(|p| p.exists())
-        .map(|python| Reference { python, script });
+        .map(|python| Reference::new(python, script));
     let media = scratch.join("media");
     std::fs::create_dir_all(&media)?;
     let label = "reference";
@@ -258,20 +237,15 @@ pub fn run(
             return Ok(());
         };
         let full = wordnet::full_dir();
-        let made = Command::new(&reference.python)
-            .arg(&reference.script)
-            .arg("make-hf")
-            .arg(full.join("synsets.jsonl"))
-            .arg(full.join("definition_emb_f16.npy"))
-            .arg(&dir)
-            .arg(settings.hf_rows.to_string())
-            .output()?;
-        if !made.status.success() {
-            return Err(format!(
-                "making the dataset failed: {}",
-                String::from_utf8_lossy(&made.stderr)
-            )
-            .into());
+        let made = reference.output(&[
+            "make-hf".into(),
+            full.join("synsets.jsonl").display().to_string(),
+            full.join("definition_emb_f16.npy").display().to_string(),
+            dir.display().to_string(),
+            settings.hf_rows.to_string(),
+        ]);
+        if made.is_none() {
+            return Err("making the Hugging Face dataset failed".into());
         }
         client.drop_table("bench_hf", true)?;
         let t = Instant::now();
@@ -283,7 +257,9 @@ pub fn run(
             .ingest("bench_hf", data, IngestOptions::default())?
             .row_count;
         let secs = t.elapsed().as_secs_f64();
-        let theirs = reference.run(&["hf".to_string(), dir.display().to_string()]);
+        let theirs = reference
+            .output(&["hf".to_string(), dir.display().to_string()])
+            .and_then(figures);
         println!(
             "hf: {rows} WordNet rows (text, class label, 384-d embedding) in 4 parquet shards"
         );

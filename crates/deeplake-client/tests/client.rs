@@ -5,20 +5,10 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float32Array, Int64Array};
-use common::{client_at, col, first_i64s, ints, jwt, texts};
+use common::{client_at, col, first_i64s, ints, jwt, opts_schema, texts};
 use deeplake_client::{
     Client, ClientError, Column, IngestOptions, Mode, SpecType, Value, WriteOptions,
 };
-
-fn opts_schema(schema: &[(&str, &str)]) -> IngestOptions<'static> {
-    IngestOptions {
-        schema: schema
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn tokens_name_the_org_directory() {

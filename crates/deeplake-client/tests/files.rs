@@ -6,18 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{client_at, col, texts};
-use deeplake_client::{
-    Chunking, Client, ClientError, Column, FileOptions, IngestOptions, Mode, Tools, Value,
-};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{client_at, col, column_types, opts_schema, skimage, texts};
+use deeplake_client::{Chunking, Client, ClientError, Column, FileOptions, Mode, Tools, Value};
 
 /// A file a Debian package installs; its absence is a setup error.
 fn system_file(path: &str, package: &str) -> PathBuf {
@@ -27,21 +20,6 @@ fn system_file(path: &str, package: &str) -> PathBuf {
         "{path} missing: apt-get install {package} (scripts/setup-system.sh does)"
     );
     p
-}
-
-fn skimage(name: &str) -> PathBuf {
-    let lib = repo().join(".venv-test/lib");
-    let found = std::fs::read_dir(&lib).ok().and_then(|dirs| {
-        dirs.flatten()
-            .map(|d| d.path().join("site-packages/skimage/data").join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "scikit-image's {name} missing under {}: run scripts/setup-python.sh",
-            lib.display()
-        )
-    })
 }
 
 fn tool(cmd: &mut Command) -> Vec<u8> {
@@ -88,16 +66,6 @@ fn probe_duration(path: &Path) -> f64 {
         .trim()
         .parse()
         .expect("a duration")
-}
-
-fn files_opts<'a>(schema: &[(&str, &str)]) -> IngestOptions<'a> {
-    IngestOptions {
-        schema: schema
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-        ..Default::default()
-    }
 }
 
 fn paths(name: &str, files: &[&Path]) -> (String, Column) {
@@ -191,7 +159,7 @@ fn videos_become_segments_that_cover_them_exactly() {
         .ingest(
             "videos",
             vec![paths("path", &files.map(|p| p.as_path()))],
-            files_opts(&[("path", "FILE")]),
+            opts_schema(&[("path", "FILE")]),
         )
         .unwrap();
     let rows = c
@@ -355,7 +323,7 @@ fn pdf_pages_render_at_the_dpi_with_their_text() {
     );
     let c = client_at(dir.path());
     let dpi = 150;
-    let mut opts = files_opts(&[("path", "FILE")]);
+    let mut opts = opts_schema(&[("path", "FILE")]);
     // Two pages per task: a document spans several workers, and its pages
     // must still come out in order.
     opts.files = FileOptions {
@@ -446,7 +414,7 @@ fn images_keep_their_bytes_in_every_format() {
         .ingest(
             "images",
             vec![paths("path", &files)],
-            files_opts(&[("path", "FILE")]),
+            opts_schema(&[("path", "FILE")]),
         )
         .unwrap();
     assert_eq!(r.row_count, 5);
@@ -463,13 +431,7 @@ fn images_keep_their_bytes_in_every_format() {
             format!("{}_0", str_of(row.get("file_id")))
         );
     }
-    let types: BTreeMap<String, String> = c
-        .query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'images'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| (str_of(r.get("column_name")), str_of(r.get("data_type"))))
-        .collect();
-    assert_eq!(types["image"], "IMAGE");
+    assert_eq!(column_types(&c, "images")["image"], "IMAGE");
 }
 
 #[test]
@@ -484,7 +446,7 @@ fn text_files_are_chunked_by_characters() {
     let bad = dir.path().join("latin1.md");
     std::fs::write(&bad, b"caf\xe9 cr\xe8me: \xff not UTF-8").unwrap();
     let c = client_at(dir.path());
-    let mut opts = files_opts(&[("path", "FILE")]);
+    let mut opts = opts_schema(&[("path", "FILE")]);
     opts.files.chunking = Chunking::new(500, 100).unwrap();
     c.ingest("texts", vec![paths("path", &[&gpl, &bad])], opts)
         .unwrap();
@@ -529,7 +491,7 @@ fn mixed_kinds_share_one_table_and_carry_other_columns() {
     let mut progress = vec![];
     let r = {
         let mut on_progress = |done: u64, total: i64| progress.push((done, total));
-        let mut opts = files_opts(&[("path", "FILE")]);
+        let mut opts = opts_schema(&[("path", "FILE")]);
         opts.on_progress = Some(&mut on_progress);
         c.ingest(
             "mixed",
@@ -567,7 +529,7 @@ fn mixed_kinds_share_one_table_and_carry_other_columns() {
     // Appending more files keeps the table's schema.
     let more = dir.path().join("more.txt");
     std::fs::write(&more, "second note").unwrap();
-    let mut opts = files_opts(&[("path", "FILE")]);
+    let mut opts = opts_schema(&[("path", "FILE")]);
     opts.mode = Mode::Append;
     c.ingest(
         "mixed",
@@ -637,7 +599,7 @@ fn damaged_files_fail_naming_the_file_with_nothing_committed() {
         let r = c.ingest(
             "broken",
             vec![paths("path", &[&good_txt, bad])],
-            files_opts(&[("path", "FILE")]),
+            opts_schema(&[("path", "FILE")]),
         );
         let m = assert_ingest_error(r, &bad.display().to_string());
         assert!(m.starts_with("Failed to ingest"), "{m}");
@@ -653,28 +615,28 @@ fn argument_errors_and_missing_tools() {
     let r = c.ingest(
         "t",
         vec![paths("path", &[&missing])],
-        files_opts(&[("path", "FILE")]),
+        opts_schema(&[("path", "FILE")]),
     );
     assert_ingest_error(r, &format!("File not found: {}", missing.display()));
     let r = c.ingest(
         "t",
         vec![texts("x", &["a"])],
-        files_opts(&[("path", "FILE")]),
+        opts_schema(&[("path", "FILE")]),
     );
     assert_ingest_error(r, "Schema declares 'path' as FILE but column not in data.");
     let r = c.ingest(
         "t",
         vec![col("path", vec![Value::Null])],
-        files_opts(&[("path", "FILE")]),
+        opts_schema(&[("path", "FILE")]),
     );
     assert_ingest_error(r, "FILE columns contain no file paths.");
     let r = c.ingest(
         "t",
         vec![col("path", vec![Value::Int(3)])],
-        files_opts(&[("path", "FILE")]),
+        opts_schema(&[("path", "FILE")]),
     );
     assert_ingest_error(r, "must hold file paths");
-    let mut opts = files_opts(&[("path", "FILE")]);
+    let mut opts = opts_schema(&[("path", "FILE")]);
     opts.files.pdf_dpi = 0;
     let r = c.ingest("t", vec![texts("path", &["x.pdf"])], opts);
     assert_ingest_error(r, "pdf_dpi");
@@ -698,7 +660,7 @@ fn argument_errors_and_missing_tools() {
             "mutool not found: install it with apt-get install mupdf-tools",
         ),
     ] {
-        let mut opts = files_opts(&[("path", "FILE")]);
+        let mut opts = opts_schema(&[("path", "FILE")]);
         opts.files.tools = Tools::with_search_path(empty.path());
         let r = c.ingest("t", vec![paths("path", &[file])], opts);
         assert_ingest_error(r, message);
@@ -727,7 +689,7 @@ fn several_file_columns_keep_each_input_row_together() {
                 ),
                 texts("owner", &["ann", "bob"]),
             ],
-            files_opts(&[("doc", "FILE"), ("pic", "FILE")]),
+            opts_schema(&[("doc", "FILE"), ("pic", "FILE")]),
         )
         .unwrap();
     assert_eq!(r.row_count, 3);

@@ -4,25 +4,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 
-use common::{client_at, col};
+use common::{client_at, col, column_types, skimage};
 use deeplake_client::{
-    Batch, Client, ClientError, CocoPanoptic, Format, FormatError, IngestOptions, Value,
+    Batch, ClientError, CocoPanoptic, Format, FormatError, IngestOptions, Value,
 };
-
-fn skimage(name: &str) -> PathBuf {
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|dirs| {
-            dirs.flatten()
-                .map(|d| d.path().join("site-packages/skimage/data").join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("scikit-image's {name} missing: run scripts/setup-python.sh"))
-}
 
 /// A format that yields prepared batches (or errors), with hints.
 struct Listed {
@@ -70,20 +58,6 @@ fn batch(first: i64, n: i64) -> Batch {
     ]
 }
 
-fn types(c: &Client, table: &str) -> BTreeMap<String, String> {
-    c.query(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1",
-        &[Value::Str(table.into())],
-    )
-    .unwrap()
-    .iter()
-    .map(|r| match (r.get("column_name"), r.get("data_type")) {
-        (Some(Value::Str(a)), Some(Value::Str(b))) => (a.clone(), b.clone()),
-        other => panic!("{other:?}"),
-    })
-    .collect()
-}
-
 #[test]
 fn formats_stream_batches_typed_by_hints_and_the_user_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,7 +72,7 @@ fn formats_stream_batches_typed_by_hints_and_the_user_schema() {
     };
     let r = c.ingest_format("fmt", &mut f, opts).unwrap();
     assert_eq!(r.row_count, 12);
-    let t = types(&c, "fmt");
+    let t = column_types(&c, "fmt");
     assert_eq!(t["blob"], "IMAGE");
     assert_eq!(
         t["score"], "double precision",
@@ -207,7 +181,7 @@ fn coco_panoptic_rows_match_the_annotations() {
         .ingest_format("panoptic", &mut coco, IngestOptions::default())
         .unwrap();
     assert_eq!((r.row_count, r.skipped), (3, 1));
-    let t = types(&c, "panoptic");
+    let t = column_types(&c, "panoptic");
     assert_eq!(t["image"], "IMAGE");
     assert_eq!(t["mask"], "SEGMENT_MASK");
     assert_eq!(t["segments_info"], "jsonb");

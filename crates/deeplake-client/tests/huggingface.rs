@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{client_at, col};
+use common::{client_at, col, column_types};
 use deeplake_client::{Client, ClientError, HfEnv, IngestOptions, Value, CLASS_NAMES_KEY};
 
 const REPO: &str = "testorg/tiny";
@@ -75,25 +75,8 @@ fn check_train(c: &Client, table: &str) {
         )
         .unwrap();
     assert_eq!(rows.len(), 5);
-    let types: Vec<(String, String)> = c
-        .query(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1",
-            &[Value::Str(table.into())],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| match (r.get("column_name"), r.get("data_type")) {
-            (Some(Value::Str(a)), Some(Value::Str(b))) => (a.clone(), b.clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    let ty = |c: &str| {
-        types
-            .iter()
-            .find(|(n, _)| n == c)
-            .map(|(_, t)| t.clone())
-            .unwrap()
-    };
+    let types = column_types(c, table);
+    let ty = |c: &str| types[c].clone();
     assert_eq!(ty("image"), "IMAGE");
     assert_eq!(ty("label"), "CLASS_LABEL");
     assert_eq!(ty("embedding"), "float4[3]");

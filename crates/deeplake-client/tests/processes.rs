@@ -241,6 +241,7 @@ fn child_prefix_writer() {
         ints("id", 0..PREFIX_ROWS),
         col("blob", vec![Value::Bytes(blob); PREFIX_ROWS as usize]),
     ];
+    println!("ready");
     c.ingest(&table, data, opts).unwrap();
     println!("done");
 }
@@ -250,7 +251,11 @@ fn sigkill_during_periodic_commits_and_compaction_leaves_whole_commits() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut outcomes = BTreeSet::new();
-    for round in 0..10 {
+    // Round 0 runs to the end and times the ingest; later rounds are killed
+    // at random points within that time, so the kills spread over the
+    // ingest however fast or loaded the machine is.
+    let mut ingest_ms = 0u64;
+    for round in 0..11 {
         let table = format!("prefix_{round}");
         let mut kid = child(
             "prefix",
@@ -260,7 +265,23 @@ fn sigkill_during_periodic_commits_and_compaction_leaves_whole_commits() {
         )
         .spawn()
         .unwrap();
-        let killed = kill_after(&mut kid, Duration::from_millis(rng.random_range(5..400)));
+        // Timed from the start of the ingest, not of the process.
+        let mut out = std::io::BufReader::new(kid.stdout.take().unwrap());
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0
+            && !line.trim().ends_with("ready")
+        {
+            line.clear();
+        }
+        let started = Instant::now();
+        let delay = match round {
+            0 => Duration::from_secs(600),
+            _ => Duration::from_millis(rng.random_range(1..ingest_ms.max(2))),
+        };
+        let killed = kill_after(&mut kid, delay);
+        if round == 0 {
+            ingest_ms = started.elapsed().as_millis() as u64;
+        }
 
         let c = client_at(dir.path());
         let Ok(ds) = c.open_table(&table) else {

@@ -46,3 +46,48 @@ pub fn first_i64s(
         })
         .collect()
 }
+
+/// Options with `(column, type)` schema overrides.
+pub fn opts_schema<'a>(schema: &[(&str, &str)]) -> deeplake_client::IngestOptions<'a> {
+    deeplake_client::IngestOptions {
+        schema: schema
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// One of scikit-image's sample photos, from `.venv-test` (made by
+/// scripts/setup-python.sh).
+pub fn skimage(name: &str) -> std::path::PathBuf {
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/lib");
+    std::fs::read_dir(&lib)
+        .ok()
+        .and_then(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("site-packages/skimage/data").join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "scikit-image's {name} missing under {}: run scripts/setup-python.sh",
+                lib.display()
+            )
+        })
+}
+
+/// `column → SQL type` of a table, from information_schema.
+pub fn column_types(c: &Client, table: &str) -> std::collections::BTreeMap<String, String> {
+    c.query(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1",
+        &[Value::Str(table.into())],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| match (r.get("column_name"), r.get("data_type")) {
+        (Some(Value::Str(a)), Some(Value::Str(b))) => (a.clone(), b.clone()),
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
