@@ -73,8 +73,18 @@ impl From<TypeError> for ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// Argument errors keep their own words; a file or internal failure is
+/// "Failed to ingest data: ..." like every other failure of an ingest.
 impl From<deeplake_ingest::IngestError> for ClientError {
     fn from(e: deeplake_ingest::IngestError) -> Self {
-        ClientError::Ingest(e.to_string())
+        use deeplake_ingest::IngestError as E;
+        match e {
+            E::File { .. } | E::Internal(_) => {
+                ClientError::Ingest(format!("Failed to ingest data: {e}"))
+            }
+            E::MissingTool { .. } | E::NotFound(_) | E::Invalid(_) => {
+                ClientError::Ingest(e.to_string())
+            }
+        }
     }
 }

@@ -601,8 +601,8 @@ fn damaged_files_fail_naming_the_file_with_nothing_committed() {
             vec![paths("path", &[&good_txt, bad])],
             opts_schema(&[("path", "FILE")]),
         );
-        let m = assert_ingest_error(r, &bad.display().to_string());
-        assert!(m.starts_with("Failed to ingest"), "{m}");
+        let m = assert_ingest_error(r, &format!("Failed to process {}: ", bad.display()));
+        assert!(m.starts_with("Failed to ingest data: "), "{m}");
         assert_nothing_left(&c, "broken");
     }
 }

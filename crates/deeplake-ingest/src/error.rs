@@ -13,8 +13,9 @@ pub enum IngestError {
     },
     #[error("File not found: {}", .0.display())]
     NotFound(PathBuf),
-    /// A file that exists but cannot be normalized (corrupt, truncated, unreadable).
-    #[error("Failed to ingest '{}': {reason}", path.display())]
+    /// A file that exists but cannot be normalized (corrupt, truncated,
+    /// unreadable); worded as the reference words it.
+    #[error("Failed to process {}: {reason}", path.display())]
     File { path: PathBuf, reason: String },
     /// Bad arguments or data shape.
     #[error("{0}")]
