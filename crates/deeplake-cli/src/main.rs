@@ -40,6 +40,8 @@ enum Command {
         #[arg(long)]
         sample: Option<PathBuf>,
     },
+    /// Ingest files (video, image, PDF, text, other) or a Hugging Face dataset into a table.
+    Ingest(IngestArgs),
     /// List the workspace's tables.
     Tables,
     /// Drop a table.
@@ -51,6 +53,104 @@ enum Command {
     },
     /// Run benchmarks next to the reference implementation.
     Bench(bench::Args),
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// Table to create (or append to / overwrite, with --mode).
+    table: String,
+    /// Files to ingest; kinds may be mixed.
+    files: Vec<PathBuf>,
+    /// A Hugging Face dataset (hub name or save_to_disk folder) instead of files.
+    #[arg(long, conflicts_with = "files")]
+    huggingface: Option<String>,
+    /// Split of the Hugging Face dataset.
+    #[arg(long, default_value = "train", requires = "huggingface")]
+    split: String,
+    /// create, append or overwrite.
+    #[arg(long, default_value = "create")]
+    mode: String,
+    /// Characters per text chunk.
+    #[arg(long, default_value_t = 1000)]
+    chunk_size: i64,
+    /// Characters shared by consecutive text chunks.
+    #[arg(long, default_value_t = 200)]
+    chunk_overlap: i64,
+    /// Resolution of rendered PDF pages.
+    #[arg(long, default_value_t = 300)]
+    pdf_dpi: u32,
+    /// Files normalized at once.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+}
+
+fn ingest(c: &Client, args: &IngestArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deeplake_client::{Chunking, Column, FileOptions, IngestOptions, Value};
+    let (data, schema) = match &args.huggingface {
+        Some(name) => (
+            vec![
+                (
+                    "_huggingface".to_string(),
+                    Column::Values(vec![Value::from(name.as_str())]),
+                ),
+                (
+                    "split".to_string(),
+                    Column::Values(vec![Value::from(args.split.as_str())]),
+                ),
+            ],
+            vec![],
+        ),
+        None if args.files.is_empty() => {
+            return Err("give files to ingest, or --huggingface NAME".into())
+        }
+        None => (
+            vec![(
+                "path".to_string(),
+                Column::Values(
+                    args.files
+                        .iter()
+                        .map(|p| Value::Str(p.display().to_string()))
+                        .collect(),
+                ),
+            )],
+            vec![("path".to_string(), "FILE".to_string())],
+        ),
+    };
+    let bar = ui::progress(None, "ingest");
+    let mut on_progress = |done: u64, total: i64| {
+        if total >= 0 {
+            bar.set_length(total as u64);
+        }
+        bar.set_position(done);
+    };
+    let started = std::time::Instant::now();
+    let result = c.ingest(
+        &args.table,
+        data,
+        IngestOptions {
+            schema,
+            mode: args.mode.parse()?,
+            on_progress: Some(&mut on_progress),
+            files: FileOptions {
+                chunking: Chunking::new(args.chunk_size, args.chunk_overlap)?,
+                pdf_dpi: args.pdf_dpi,
+                workers: args.workers,
+                ..FileOptions::default()
+            },
+            ..Default::default()
+        },
+    );
+    bar.finish_and_clear();
+    let result = result?;
+    println!(
+        "Ingested {} {} into '{}' in {:.2} s ({})",
+        result.row_count,
+        if result.row_count == 1 { "row" } else { "rows" },
+        result.table_name,
+        started.elapsed().as_secs_f64(),
+        result.dataset_path
+    );
+    Ok(())
 }
 
 fn client(cli: &Cli) -> Result<Client, deeplake_client::ClientError> {
@@ -69,6 +169,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(quickstart::default_sample_dir);
             quickstart::run(&client(&cli)?, &sample)
         }
+        Command::Ingest(args) => ingest(&client(&cli)?, args),
         Command::Tables => {
             let c = client(&cli)?;
             let mut rows = Vec::new();

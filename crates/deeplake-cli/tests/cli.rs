@@ -112,3 +112,56 @@ fn errors_print_their_class() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent"));
 }
+
+#[test]
+fn ingest_command_takes_files_and_reports_failures_by_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "A short note.\n\nIt has two paragraphs.").unwrap();
+    let blob = dir.path().join("data.bin");
+    std::fs::write(&blob, [1u8, 2, 3]).unwrap();
+    let n = notes.display().to_string();
+    let b = blob.display().to_string();
+    let out = deeplake(
+        dir.path(),
+        &[
+            "ingest",
+            "docs",
+            &n,
+            &b,
+            "--chunk-size",
+            "100",
+            "--chunk-overlap",
+            "10",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("Ingested 2 rows into 'docs'"),
+        "{}",
+        stdout(&out)
+    );
+    let tables = stdout(&deeplake(dir.path(), &["tables"]));
+    assert!(tables.contains("docs"), "{tables}");
+    // The table exists now: the spec's error, by class.
+    let again = deeplake(dir.path(), &["ingest", "docs", &n]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        "TableError: Table 'docs' already exists"
+    );
+    let appended = deeplake(dir.path(), &["ingest", "docs", &n, "--mode", "append"]);
+    assert!(
+        stdout(&appended).contains("Ingested 1 row "),
+        "{}",
+        stdout(&appended)
+    );
+    let missing = deeplake(dir.path(), &["ingest", "other", "/nonexistent.pdf"]);
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "IngestError: File not found: /nonexistent.pdf"
+    );
+}
