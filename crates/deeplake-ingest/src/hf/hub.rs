@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::locate::{in_split, HfEnv, Shards};
+use super::locate::{in_split, one_config, HfEnv, Shards};
 use crate::error::{IngestError, Result};
 
 /// Why the hub could not be used, for the error that lists where we looked.
@@ -84,10 +84,15 @@ pub fn download(
                     .collect()
             })
             .unwrap_or_default();
-        let wanted: Vec<String> = files
+        let candidates: Vec<PathBuf> = files
             .into_iter()
             .filter(|f| f.ends_with(".parquet") && in_split(Path::new(f), split, config))
             .filter(|f| !f.split('/').any(|part| part == ".." || part.is_empty()))
+            .map(PathBuf::from)
+            .collect();
+        let wanted: Vec<String> = one_config(candidates)
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
             .collect();
         if wanted.is_empty() {
             tried.push(rev);

@@ -138,16 +138,41 @@ pub fn saved(dir: &Path, split: &str) -> Option<Shards> {
 pub fn parquet_in(dir: &Path, split: &str, config: Option<&str>) -> Shards {
     let mut files = vec![];
     files_under(dir, &mut files);
-    Shards::Parquet(
-        files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .filter(|p| {
-                p.strip_prefix(dir)
-                    .is_ok_and(|rel| in_split(rel, split, config))
-            })
-            .collect(),
-    )
+    let rel: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter_map(|p| p.strip_prefix(dir).ok().map(Path::to_path_buf))
+        .filter(|rel| in_split(rel, split, config))
+        .collect();
+    Shards::Parquet(one_config(rel).into_iter().map(|r| dir.join(r)).collect())
+}
+
+/// The config a repository path belongs to: its first folder, when the
+/// path is nested and that folder is not the generic `data`.
+fn config_of(rel: &Path) -> Option<String> {
+    let mut parts = rel.components();
+    let first = parts.next()?.as_os_str().to_string_lossy().into_owned();
+    (parts.next().is_some() && first != "data").then_some(first)
+}
+
+/// When no config was asked for and the files span several, keeps one:
+/// `default` if present, else the first by name, so configs never mix.
+pub fn one_config(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut configs: Vec<String> = files.iter().filter_map(|f| config_of(f)).collect();
+    configs.sort();
+    configs.dedup();
+    if configs.len() < 2 {
+        return files;
+    }
+    let keep = configs
+        .iter()
+        .find(|c| *c == "default")
+        .unwrap_or(&configs[0])
+        .clone();
+    files
+        .into_iter()
+        .filter(|f| config_of(f).as_deref() == Some(keep.as_str()))
+        .collect()
 }
 
 /// The hub cache's snapshot of `main` (or, failing that, of the parquet
@@ -213,6 +238,28 @@ pub fn builder_cache(env: &HfEnv, name: &str, split: &str, config: Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configs_do_not_mix() {
+        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let two = paths(&[
+            "plain/train-0.parquet",
+            "default/train-0.parquet",
+            "default/train-1.parquet",
+        ]);
+        assert_eq!(
+            one_config(two),
+            paths(&["default/train-0.parquet", "default/train-1.parquet"])
+        );
+        let named = paths(&["b/train/0.parquet", "a/train/0.parquet"]);
+        assert_eq!(one_config(named), paths(&["a/train/0.parquet"]));
+        let flat = paths(&[
+            "data/train-0.parquet",
+            "data/train-1.parquet",
+            "train.parquet",
+        ]);
+        assert_eq!(one_config(flat.clone()), flat);
+    }
 
     #[test]
     fn split_paths_of_the_hub_layouts() {
