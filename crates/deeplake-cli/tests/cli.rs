@@ -1,6 +1,7 @@
 //! The `deeplake` binary end to end: the README's quickstart on the shipped
 //! sample, table management, and errors as their public classes.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn deeplake(root: &std::path::Path, args: &[&str]) -> Output {
@@ -163,5 +164,66 @@ fn ingest_command_takes_files_and_reports_failures_by_class() {
     assert_eq!(
         String::from_utf8_lossy(&missing.stderr).trim(),
         "IngestError: File not found: /nonexistent.pdf"
+    );
+}
+
+/// `--huggingface` goes through `{"_huggingface": name, "split": ..}` data
+/// and the Hugging Face environment variables (read here from the child's
+/// environment: HF_HOME, HF_HUB_OFFLINE).
+#[test]
+fn ingest_command_reads_huggingface_datasets_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = repo.join(".venv-test/bin/python");
+    assert!(python.exists(), "run scripts/setup-python.sh first");
+    let made = dir.path().join("made");
+    let status = Command::new(&python)
+        .arg(repo.join("tests/python/hf_datasets.py"))
+        .arg(&made)
+        .arg("testorg/tiny")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hf_home = dir.path().join("hf-home");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_deeplake"))
+            .arg("--api-url")
+            .arg(format!("file://{}", dir.path().display()))
+            .args(args)
+            .env_remove("DEEPLAKE_API_KEY")
+            .env("HF_HOME", &hf_home)
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap()
+    };
+    let saved = made.join("saved").display().to_string();
+    let out = run(&[
+        "ingest",
+        "hf_test",
+        "--huggingface",
+        &saved,
+        "--split",
+        "test",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("Ingested 1 row into 'hf_test'"),
+        "{}",
+        stdout(&out)
+    );
+    let absent = run(&["ingest", "hf_absent", "--huggingface", "testorg/absent"]);
+    let err = String::from_utf8_lossy(&absent.stderr);
+    let cache = hf_home.join("hub/datasets--testorg--absent");
+    assert!(
+        err.starts_with(
+            "IngestError: Hugging Face dataset 'testorg/absent' (split 'train') not found."
+        ) && err.contains(&cache.display().to_string())
+            && err.contains("HF_HUB_OFFLINE is set"),
+        "{err}"
     );
 }
