@@ -29,6 +29,13 @@ impl FileKind {
     }
 }
 
+/// The file's name for labels and the `filename` column.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use deeplake_types::Value;
 
 use crate::error::{IngestError, Result};
-use crate::rows::{Col, Row};
+use crate::rows::{Batcher, Col, Emit, Row};
 use crate::tools::{last_words, run, Tools, MUTOOL};
 
 /// Pages handed on per batch.
@@ -54,7 +54,7 @@ pub fn normalize(
     pages: Range<usize>,
     dpi: u32,
     file_id: &str,
-    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+    emit: Emit<'_>,
 ) -> Result<()> {
     if pages.is_empty() {
         return Ok(());
@@ -130,10 +130,10 @@ fn render_rows(
     pages: Range<usize>,
     texts: &[String],
     file_id: &str,
-    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+    mut emit: Emit<'_>,
 ) -> Result<usize> {
     let mut reader = BufReader::with_capacity(1 << 20, stdout);
-    let mut batch = vec![];
+    let mut batch = Batcher::new(PAGES_PER_BATCH, &mut emit);
     let mut done = 0;
     for page in pages {
         let Some((w, h, pixels)) = read_pnm(path, &mut reader)? else {
@@ -149,15 +149,10 @@ fn render_rows(
         row.set(Col::PageIndex, Value::Int(page as i64))
             .set(Col::Image, Value::Bytes(png))
             .set(Col::Text, Value::Str(text));
-        batch.push(row);
+        batch.push(row)?;
         done += 1;
-        if batch.len() == PAGES_PER_BATCH {
-            emit(std::mem::take(&mut batch))?;
-        }
     }
-    if !batch.is_empty() {
-        emit(batch)?;
-    }
+    batch.finish()?;
     Ok(done)
 }
 

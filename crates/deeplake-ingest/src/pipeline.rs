@@ -22,7 +22,7 @@ use arrow_schema::SchemaRef;
 use crate::chunk::Chunking;
 use crate::error::{IngestError, Result};
 use crate::kind::FileKind;
-use crate::rows::{schema_for, to_batch, Row};
+use crate::rows::{schema_for, to_batch, Emit, Row};
 use crate::tools::{Tools, FFMPEG, FFPROBE, MUTOOL};
 use crate::video::VideoInfo;
 use crate::{pdf, single, video};
@@ -316,12 +316,7 @@ fn worker(
     }
 }
 
-fn run_task(
-    task: &Task,
-    opts: &FileOptions,
-    total: &AtomicI64,
-    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
-) -> Result<()> {
+fn run_task(task: &Task, opts: &FileOptions, total: &AtomicI64, emit: Emit<'_>) -> Result<()> {
     let path = task.path.as_path();
     let id = &*task.file_id;
     match &task.work {

@@ -138,6 +138,43 @@ impl Row {
     }
 }
 
+/// Where a normalizer hands its rows: a batch at a time, to the pipeline.
+pub type Emit<'a> = &'a mut dyn FnMut(Vec<Row>) -> Result<()>;
+
+/// Collects a file's rows and hands them on `size` at a time, so a long
+/// video, PDF or text streams instead of being held whole.
+pub struct Batcher<'a, 'e> {
+    size: usize,
+    rows: Vec<Row>,
+    emit: &'a mut Emit<'e>,
+}
+
+impl<'a, 'e> Batcher<'a, 'e> {
+    pub fn new(size: usize, emit: &'a mut Emit<'e>) -> Self {
+        Batcher {
+            size: size.max(1),
+            rows: Vec::new(),
+            emit,
+        }
+    }
+
+    pub fn push(&mut self, row: Row) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() >= self.size {
+            (self.emit)(std::mem::take(&mut self.rows))?;
+        }
+        Ok(())
+    }
+
+    /// Hands on what is left.
+    pub fn finish(self) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        (self.emit)(self.rows)
+    }
+}
+
 /// Builds the batch of `rows` over `schema` (a schema from [`schema_for`]).
 pub fn to_batch(schema: &SchemaRef, rows: Vec<Row>) -> Result<RecordBatch> {
     let mut columns: Vec<Vec<Value>> = vec![Vec::with_capacity(rows.len()); ALL.len()];

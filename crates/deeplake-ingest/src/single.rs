@@ -7,8 +7,8 @@ use deeplake_types::Value;
 
 use crate::chunk::Chunking;
 use crate::error::{IngestError, Result};
-use crate::rows::{Col, Row};
-use crate::video::file_name;
+use crate::kind::file_name;
+use crate::rows::{Batcher, Col, Emit, Row};
 
 /// Text chunks handed on per batch.
 const CHUNKS_PER_BATCH: usize = 1000;
@@ -74,26 +74,16 @@ pub fn text_chunks(path: &Path, chunking: &Chunking) -> Result<Vec<String>> {
     Ok(chunking.split(&String::from_utf8_lossy(&bytes)))
 }
 
-pub fn text(
-    path: &Path,
-    chunking: &Chunking,
-    file_id: &str,
-    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
-) -> Result<usize> {
+pub fn text(path: &Path, chunking: &Chunking, file_id: &str, mut emit: Emit<'_>) -> Result<usize> {
     let chunks = text_chunks(path, chunking)?;
     let n = chunks.len();
-    let mut batch = Vec::with_capacity(CHUNKS_PER_BATCH.min(n));
+    let mut batch = Batcher::new(CHUNKS_PER_BATCH, &mut emit);
     for (i, chunk) in chunks.into_iter().enumerate() {
         let mut row = Row::new(file_id, i);
         row.set(Col::ChunkIndex, Value::Int(i as i64))
             .set(Col::Text, Value::Str(chunk));
-        batch.push(row);
-        if batch.len() == CHUNKS_PER_BATCH {
-            emit(std::mem::take(&mut batch))?;
-        }
+        batch.push(row)?;
     }
-    if !batch.is_empty() {
-        emit(batch)?;
-    }
+    batch.finish()?;
     Ok(n)
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use deeplake_types::Value;
 
 use crate::error::{IngestError, Result};
-use crate::rows::{Col, Row};
+use crate::kind::file_name;
+use crate::rows::{Batcher, Col, Emit, Row};
 use crate::tools::{run, Tools, FFMPEG, FFPROBE};
 
 /// Seconds per segment, as the spec's chunking table says.
@@ -80,7 +81,7 @@ pub fn normalize(
     path: &Path,
     info: &VideoInfo,
     file_id: &str,
-    emit: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+    mut emit: Emit<'_>,
 ) -> Result<()> {
     let work = tempfile::tempdir().map_err(|e| {
         IngestError::Internal(format!("Failed to create a temporary directory: {e}"))
@@ -114,7 +115,7 @@ pub fn normalize(
         true => thumbnails(tools, path, &segments, work.path())?,
         false => vec![None; segments.len()],
     };
-    let mut batch = Vec::with_capacity(SEGMENTS_PER_BATCH);
+    let mut batch = Batcher::new(SEGMENTS_PER_BATCH, &mut emit);
     for (i, (seg, thumb)) in segments.iter().zip(thumbs).enumerate() {
         let bytes = std::fs::read(&seg.file)
             .map_err(|e| IngestError::file(path, format!("cannot read a cut segment: {e}")))?;
@@ -129,21 +130,9 @@ pub fn normalize(
             .set(Col::VideoData, Value::Bytes(bytes))
             .set(Col::Thumbnail, thumb.map_or(Value::Null, Value::Bytes))
             .set(Col::Text, Value::Str(text));
-        batch.push(row);
-        if batch.len() == SEGMENTS_PER_BATCH {
-            emit(std::mem::take(&mut batch))?;
-        }
+        batch.push(row)?;
     }
-    if !batch.is_empty() {
-        emit(batch)?;
-    }
-    Ok(())
-}
-
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    batch.finish()
 }
 
 fn round_ms(t: f64) -> f64 {
