@@ -217,7 +217,10 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             ),
         ];
         let bar = crate::ui::progress(Some(args.rows as u64), "ingest");
-        let mut on_progress = |done: u64, _total: i64| bar.set_position(done);
+        let mut on_progress = |done: u64, _total: i64| {
+            bar.set_position(done);
+            Ok(())
+        };
         let t0 = Instant::now();
         client.ingest(
             "ingest",

@@ -122,6 +122,7 @@ fn ingest(c: &Client, args: &IngestArgs) -> Result<(), Box<dyn std::error::Error
             bar.set_length(total as u64);
         }
         bar.set_position(done);
+        Ok(())
     };
     let started = std::time::Instant::now();
     let result = c.ingest(

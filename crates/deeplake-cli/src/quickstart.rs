@@ -91,7 +91,10 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         ),
     ];
     let bar = ui::progress(Some(synsets.len() as u64), "ingest");
-    let mut on_progress = |done: u64, _total: i64| bar.set_position(done);
+    let mut on_progress = |done: u64, _total: i64| {
+        bar.set_position(done);
+        Ok(())
+    };
     let started = Instant::now();
     let result = client.ingest(
         TABLE,

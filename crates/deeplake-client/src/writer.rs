@@ -47,8 +47,9 @@ impl WriteOptions {
     }
 }
 
-/// Progress callback: `(rows_written, total)`, total `-1` when unknown.
-pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) + Send);
+/// Progress callback: `(rows_written, total)`, total `-1` when unknown. An
+/// error it returns stops the ingest (a Python callback that raised, say).
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) -> Result<()> + Send);
 
 pub struct TableWriter<'p> {
     table: Table,
@@ -108,7 +109,7 @@ impl<'p> TableWriter<'p> {
             self.rows_written += n as u64;
             at += n;
             if let Some(p) = self.progress.as_mut() {
-                p(self.rows_written, self.total);
+                p(self.rows_written, self.total)?;
             }
             if self.buffered >= self.opts.commit_every {
                 self.write_buffer().await?;

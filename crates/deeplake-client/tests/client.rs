@@ -537,7 +537,10 @@ fn writes_are_buffered_and_committed_on_cadence() {
     let dir = tempfile::tempdir().unwrap();
     let c = client_at(dir.path());
     let mut calls: Vec<(u64, i64)> = Vec::new();
-    let mut progress = |done: u64, total: i64| calls.push((done, total));
+    let mut progress = |done: u64, total: i64| {
+        calls.push((done, total));
+        Ok(())
+    };
     let r = c
         .ingest(
             "t",

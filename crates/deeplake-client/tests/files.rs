@@ -490,7 +490,10 @@ fn mixed_kinds_share_one_table_and_carry_other_columns() {
     let c = client_at(dir.path());
     let mut progress = vec![];
     let r = {
-        let mut on_progress = |done: u64, total: i64| progress.push((done, total));
+        let mut on_progress = |done: u64, total: i64| {
+            progress.push((done, total));
+            Ok(())
+        };
         let mut opts = opts_schema(&[("path", "FILE")]);
         opts.on_progress = Some(&mut on_progress);
         c.ingest(

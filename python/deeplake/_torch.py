@@ -1,0 +1,61 @@
+"""The PyTorch adapter: a map-style dataset that pickles by reference."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+import torch.utils.data
+
+from .dataset import _scalar, reopen
+
+
+class TorchDataset(torch.utils.data.Dataset):
+    """Rows as dicts of numpy arrays and Python values, images decoded.
+
+    Pickling keeps only where the rows live, so each ``DataLoader`` worker
+    reopens the table (at the same version) in its own process. ``DataLoader``
+    asks for a whole batch at once through ``__getitems__``: one native read
+    and one decode pass, with the GIL released, per batch.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        columns: Optional[List[str]],
+        transform: Optional[Callable[[Dict[str, Any]], Any]],
+        decode_images: bool,
+    ) -> None:
+        self._source = source
+        self._columns = columns
+        self._transform = transform
+        self._decode = decode_images
+        self._rows = reopen(source)
+        self._len = len(self._rows)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_rows"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def _open(self):
+        if self._rows is None:
+            self._rows = reopen(self._source)
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: List[int]) -> List[Any]:
+        rows = self._open()
+        idx = [rows._index(i) for i in indices]
+        got = rows._columns(idx, self._columns, decode_images=self._decode)
+        samples = [{k: _scalar(v[i]) for k, v in got.items()} for i in range(len(idx))]
+        if self._transform is not None:
+            samples = [self._transform(s) for s in samples]
+        return samples
