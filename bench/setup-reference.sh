@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv-reference
-.venv-reference/bin/pip install --quiet "deeplake==4.7.4" numpy pymupdf datasets pillow
+.venv-reference/bin/pip install --quiet "deeplake==4.7.4" numpy pymupdf datasets pillow torch
 echo "reference: $(.venv-reference/bin/python -c 'import deeplake; print(deeplake.__version__)')"

@@ -1,0 +1,95 @@
+"""Type stubs of the native core (``deeplake._native``). Users call it
+through ``deeplake.Client`` and ``deeplake.Dataset``."""
+
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+__version__: str
+
+Progress = Callable[[int, int], Any]
+
+class NativeClient:
+    """The engine behind ``deeplake.Client``: an embedded workspace."""
+
+    def __init__(self, token: Optional[str] = None, workspace_id: Optional[str] = None, api_url: Optional[str] = None) -> None: ...
+    @property
+    def org_id(self) -> str: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def root_path(self) -> str: ...
+    def dataset_path(self, table: str) -> str: ...
+    def list_tables(self) -> List[str]: ...
+    def drop_table(self, table: str, if_exists: bool) -> None: ...
+    def open_table(self, table: str) -> "NativeDataset": ...
+    def ingest(
+        self,
+        table: str,
+        columns: List[Tuple[str, Any]],
+        schema: Optional[List[Tuple[str, str]]] = None,
+        on_progress: Optional[Progress] = None,
+        chunk_size: int = 1000,
+        chunk_overlap: int = 200,
+        mode: str = "create",
+        workers: int = 4,
+    ) -> Dict[str, Any]:
+        """Columns (lists, numpy or pyarrow arrays) into a table; returns
+        ``{"table_name", "row_count", "dataset_path"}``."""
+    def ingest_format(
+        self,
+        table: str,
+        format: Any,
+        schema: Optional[List[Tuple[str, str]]] = None,
+        on_progress: Optional[Progress] = None,
+        chunk_size: int = 1000,
+        chunk_overlap: int = 200,
+        mode: str = "create",
+        coco: Optional[Tuple[str, str, str]] = None,
+    ) -> Dict[str, Any]:
+        """A format object's ``normalize()`` batches, or COCO panoptic when
+        ``coco`` is ``(images_dir, masks_dir, annotations)``."""
+    def ingest_huggingface(
+        self,
+        table: str,
+        name: str,
+        split: Optional[str] = None,
+        config: Optional[str] = None,
+        schema: Optional[List[Tuple[str, str]]] = None,
+        on_progress: Optional[Progress] = None,
+        mode: str = "create",
+    ) -> Dict[str, Any]: ...
+    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Dict[str, Any]]: ...
+    def query_arrow(self, sql: str, params: Optional[Sequence[Any]] = None) -> Tuple[Any, List[Any]]:
+        """``(pyarrow.Schema, [pyarrow.RecordBatch])``."""
+    def select_sql(
+        self,
+        table: str,
+        columns: Optional[List[str]],
+        conditions: List[Tuple[str, List[Any]]],
+        order_by: List[str],
+        limit: Optional[int] = None,
+        offset: Optional[int] = None,
+    ) -> Tuple[str, List[Any]]: ...
+
+class NativeDataset:
+    """A table opened at one version."""
+
+    def __len__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    def schema(self) -> List[Tuple[str, str]]: ...
+    def versions(self) -> List[int]: ...
+    def checkout(self, version: int) -> "NativeDataset": ...
+    def refresh(self) -> bool: ...
+    def take(self, rows: List[int], columns: Optional[List[str]] = None) -> Any:
+        """A ``pyarrow.RecordBatch`` of the rows, in the order given."""
+    def batches(self, size: int, drop_last: bool = False, columns: Optional[List[str]] = None) -> "NativeBatches": ...
+
+class NativeBatches(Iterator[Any]):
+    def __iter__(self) -> "NativeBatches": ...
+    def __next__(self) -> Any: ...
+
+def decode_images(array: Any) -> List[Optional[Tuple[bytes, int, int, int]]]:
+    """Decodes a pyarrow binary array of encoded images: ``(pixels, height,
+    width, channels)`` per image, ``None`` for a null."""

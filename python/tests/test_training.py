@@ -1,0 +1,159 @@
+"""The training API: open_table, rows, column slices, batches, views,
+PyTorch (including spawned, pickled workers), TensorFlow, pandas."""
+
+import asyncio
+import io
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import png_bytes, tiles
+from deeplake.managed import TableError
+
+
+@pytest.fixture
+def images(client):
+    pics = tiles(300)
+    client.ingest("pics", {
+        "image": [png_bytes(t) for t in pics],
+        "label": [i % 7 for i in range(300)],
+        "caption": [f"tile {i}" for i in range(300)],
+        "embedding": np.stack([np.full(4, i, np.float32) for i in range(300)]),
+    }, schema={"image": "IMAGE", "label": "CLASS_LABEL"})
+    return pics
+
+
+def test_rows_and_columns(client, images):
+    ds = client.open_table("pics")
+    assert len(ds) == 300 and ds.columns == ["image", "label", "caption", "embedding"]
+    row = ds[5]
+    np.testing.assert_array_equal(row["image"], images[5])
+    assert row["label"] == 5 and row["caption"] == "tile 5" and isinstance(row["label"], int)
+    assert ds[-1]["caption"] == "tile 299"
+    with pytest.raises(IndexError):
+        ds[300]
+    labels = ds["label"][10:20]
+    assert isinstance(labels, np.ndarray) and labels.tolist() == [i % 7 for i in range(10, 20)]
+    emb = ds["embedding"][0:3]
+    assert emb.shape == (3, 4) and emb.dtype == np.float32 and emb[2].tolist() == [2.0] * 4
+    assert ds["caption"][298:] == ["tile 298", "tile 299"]
+    assert ds["image"][0:2].shape == (2, 32, 32, 3)
+    with pytest.raises(TableError, match="Column 'nope' does not exist"):
+        ds["nope"]
+
+
+def test_get_async(client, images):
+    ds = client.open_table("pics")
+
+    async def load_row(row):
+        image, text = await asyncio.gather(
+            row.get_async("image"),
+            row.get_async("caption"),
+        )
+        return image, text
+
+    async def main():
+        return await asyncio.gather(*(load_row(ds[i]) for i in range(0, 300, 50)))
+
+    got = asyncio.run(main())
+    assert [t for _, t in got] == [f"tile {i}" for i in range(0, 300, 50)]
+    for (img, _), i in zip(got, range(0, 300, 50)):
+        np.testing.assert_array_equal(img, images[i])
+
+
+def test_batches(client, images):
+    ds = client.open_table("pics")
+    batches = list(ds.batches(64))
+    assert [len(b["caption"]) for b in batches] == [64, 64, 64, 64, 44]
+    b = batches[1]
+    assert b["label"].shape == (64,) and b["embedding"].shape == (64, 4)
+    assert isinstance(b["caption"], list) and b["caption"][0] == "tile 64"
+    assert isinstance(b["image"][0], bytes)
+    assert [len(b["caption"]) for b in ds.batches(64, drop_last=True)] == [64] * 4
+    decoded = next(ds.batches(8, columns=["image"], decode_images=True))
+    assert list(decoded) == ["image"] and decoded["image"].shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(decoded["image"][3], images[3])
+    with pytest.raises(ValueError):
+        next(ds.batches(0))
+
+
+def test_query_view(client, images):
+    ds = client.open_table("pics")
+    view = ds.query("SELECT * WHERE label = 3 ORDER BY caption")
+    assert len(view) == len([i for i in range(300) if i % 7 == 3])
+    assert view.columns == ds.columns and view.schema == ds.schema
+    np.testing.assert_array_equal(view[0]["image"], images[int(view[0]["caption"].split()[1])])
+    assert all(int(x) == 3 for b in view.batches(10) for x in b["label"])
+    assert view["label"][0:3].tolist() == [3, 3, 3]
+    # A WHERE with the word "from" in a string still finds its table.
+    assert len(ds.query("SELECT caption WHERE caption <> 'from here'")) == 300
+    df = view.to_pandas()
+    assert len(df) == len(view) and set(df["label"]) == {3}
+
+
+def test_to_pandas_summary_refresh(client, images, capsys):
+    ds = client.open_table("pics")
+    df = ds.to_pandas()
+    assert len(df) == 300 and df["caption"].iloc[7] == "tile 7"
+    ds.summary()
+    out = capsys.readouterr().out
+    assert "300 rows" in out and "CLASS_LABEL" in out and "EMBEDDING(4)" in out
+    before = ds.version
+    client.ingest("pics", {"image": [png_bytes(images[0])], "label": [1], "caption": ["new"],
+                           "embedding": [[0.0] * 4]}, mode="append")
+    assert len(ds) == 300  # pinned to its version until refreshed
+    assert ds.refresh() is True and len(ds) == 301 and ds.version > before
+    assert ds[300]["caption"] == "new"
+    assert len(ds.checkout(before)) == 300
+
+
+def double_label(sample):
+    sample["label"] = sample["label"] * 2
+    return sample
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_pytorch_dataloader_workers(client, images, context):
+    import torch
+    from torch.utils.data import DataLoader
+
+    ds = client.open_table("pics")
+    tds = ds.pytorch(transform=double_label)
+    assert len(tds) == 300
+    copy = pickle.loads(pickle.dumps(tds))
+    assert copy[4]["caption"] == "tile 4" and copy[4]["label"] == 8
+    loader = DataLoader(tds, batch_size=32, shuffle=True, num_workers=2, multiprocessing_context=context)
+    captions, labels = [], []
+    for batch in loader:
+        assert batch["image"].dtype == torch.uint8 and batch["image"].shape[1:] == (32, 32, 3)
+        assert batch["embedding"].shape[1:] == (4,)
+        for img, cap in zip(batch["image"], batch["caption"]):
+            np.testing.assert_array_equal(img.numpy(), images[int(cap.split()[1])])
+        captions += batch["caption"]
+        labels += batch["label"].tolist()
+    assert sorted(captions) == sorted(f"tile {i}" for i in range(300))
+    assert sorted(labels) == sorted(2 * (i % 7) for i in range(300))
+
+
+def test_pytorch_over_a_view(client, images):
+    from torch.utils.data import DataLoader
+
+    view = client.open_table("pics").query("SELECT image, label WHERE label = 0")
+    loader = DataLoader(view.pytorch(), batch_size=16, num_workers=2, multiprocessing_context="spawn")
+    total = sum(len(b["label"]) for b in loader)
+    assert total == len([i for i in range(300) if i % 7 == 0])
+
+
+def test_tensorflow(client, images):
+    import tensorflow as tf
+    ds = client.open_table("pics")
+    tf_ds = ds.tensorflow().batch(32).prefetch(tf.data.AUTOTUNE)
+    batches = list(tf_ds)
+    assert [int(b["label"].shape[0]) for b in batches] == [32] * 9 + [12]
+    first = batches[0]
+    assert first["image"].dtype == tf.uint8 and tuple(first["image"].shape) == (32, 32, 32, 3)
+    np.testing.assert_array_equal(first["image"][5].numpy(), images[5])
+    assert first["caption"][1].numpy() == b"tile 1"
+    assert first["embedding"].shape == (32, 4)
