@@ -90,6 +90,6 @@ class NativeBatches(Iterator[Any]):
     def __iter__(self) -> "NativeBatches": ...
     def __next__(self) -> Any: ...
 
-def decode_images(array: Any) -> List[Optional[Tuple[bytes, int, int, int]]]:
+def decode_images(array: Any) -> List[Optional[Tuple[bytearray, int, int, int]]]:
     """Decodes a pyarrow binary array of encoded images: ``(pixels, height,
     width, channels)`` per image, ``None`` for a null."""

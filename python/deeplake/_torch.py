@@ -6,9 +6,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import os
 
+import numpy as np
 import torch.utils.data
 
-from .dataset import _scalar, reopen
+from .dataset import reopen
 
 
 class TorchDataset(torch.utils.data.Dataset):
@@ -36,6 +37,11 @@ class TorchDataset(torch.utils.data.Dataset):
         self._rows = reopen(source)
         self._pid = os.getpid()
         self._len = len(self._rows)
+        if self._len:
+            # One read now: what a first read imports and initialises
+            # (pyarrow's pandas shim alone is hundreds of modules) is then
+            # inherited by forked workers instead of paid by each, every epoch.
+            self._rows._columns([0], columns, decode_images=decode_images, stack=False)
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
@@ -59,9 +65,13 @@ class TorchDataset(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: List[int]) -> List[Any]:
         rows = self._open()
-        idx = [rows._index(i) for i in indices]
-        got = rows._columns(idx, self._columns, decode_images=self._decode)
-        samples = [{k: _scalar(v[i]) for k, v in got.items()} for i in range(len(idx))]
+        n = self._len
+        idx = [i + n if i < 0 else i for i in indices]
+        if any(not 0 <= i < n for i in idx):
+            raise IndexError(f"index out of range for {n} rows")
+        got = rows._columns(idx, self._columns, decode_images=self._decode, stack=False)
+        columns = [(k, v.tolist() if isinstance(v, np.ndarray) and v.ndim == 1 else v) for k, v in got.items()]
+        samples = [{k: v[i] for k, v in columns} for i in range(len(idx))]
         if self._transform is not None:
             samples = [self._transform(s) for s in samples]
         return samples

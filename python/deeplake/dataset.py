@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 import numpy as np
 
+# Imported here, not on first use: a DataLoader worker forked from this
+# process then inherits it instead of paying the import on its first batch.
+import pyarrow as pa
+
 from . import _native
 
 if TYPE_CHECKING:
@@ -57,10 +61,9 @@ def _stack(items: List[Any]) -> Any:
     return items
 
 
-def _convert(col, type_name: str, decode_images: bool) -> Any:
-    """One column of a record batch as numpy or a list."""
-    import pyarrow as pa
-
+def _convert(col, type_name: str, decode_images: bool, stack: bool = True) -> Any:
+    """One column of a record batch as numpy or a list; with ``stack=False``
+    decoded images stay a list of arrays (a DataLoader collates them)."""
     arr = _array(col)
     base = _base(type_name)
     if base in _NUMERIC and arr.null_count == 0:
@@ -72,7 +75,8 @@ def _convert(col, type_name: str, decode_images: bool) -> Any:
         rows = [None if v is None else np.asarray(v, dtype=np.float32) for v in arr.to_pylist()]
         return _stack(rows)
     if base in _DECODABLE and decode_images:
-        return _stack(_decode(arr))
+        images = _decode(arr)
+        return _stack(images) if stack else images
     return arr.to_pylist()
 
 
@@ -183,13 +187,15 @@ class _Rows:
             raise IndexError(f"row {i} out of range for {n} rows")
         return j
 
-    def _columns(self, rows: List[int], columns: Optional[List[str]], decode_images: bool) -> Dict[str, Any]:
+    def _columns(
+        self, rows: List[int], columns: Optional[List[str]], decode_images: bool, stack: bool = True
+    ) -> Dict[str, Any]:
         batch = self._take(rows, columns)
-        return self._batch_dict(batch, decode_images)
+        return self._batch_dict(batch, decode_images, stack)
 
-    def _batch_dict(self, batch, decode_images: bool) -> Dict[str, Any]:
+    def _batch_dict(self, batch, decode_images: bool, stack: bool = True) -> Dict[str, Any]:
         return {
-            name: _convert(batch.column(i), self._types.get(name, ""), decode_images)
+            name: _convert(batch.column(i), self._types.get(name, ""), decode_images, stack)
             for i, name in enumerate(batch.schema.names)
         }
 
@@ -246,8 +252,6 @@ class _Rows:
 
     def to_arrow(self):
         """Every row as a ``pyarrow.Table``."""
-        import pyarrow as pa
-
         batches = list(self._record_batches(65536, False, None))
         if not batches:
             return pa.Table.from_batches([], schema=self._take([], None).schema)
@@ -364,8 +368,6 @@ class View(_Rows):
         print("\n".join(self._describe()))
 
     def _take(self, rows, columns):
-        import pyarrow as pa
-
         t = self._table if columns is None else self._table.select(columns)
         return t.take(pa.array(rows, type=pa.int64()))
 
@@ -388,8 +390,6 @@ class View(_Rows):
 
 
 def _infer(arrow_type) -> str:
-    import pyarrow as pa
-
     if pa.types.is_boolean(arrow_type):
         return "BOOL"
     if pa.types.is_integer(arrow_type):

@@ -9,7 +9,7 @@ use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use deeplake_client::{Batches, ClientError, Dataset};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyByteArray;
 
 use crate::errors;
 
@@ -166,7 +166,7 @@ fn decode(bytes: &[u8]) -> Result<Pixels, String> {
 }
 
 /// A decoded image as Python receives it: pixel bytes, height, width, channels.
-type PyPixels<'py> = (Bound<'py, PyBytes>, u32, u32, u8);
+type PyPixels<'py> = (Bound<'py, PyByteArray>, u32, u32, u8);
 
 /// Decodes a pyarrow binary array of encoded images (JPEG, PNG, GIF, BMP,
 /// WebP) with the GIL released: `[(pixels, height, width, channels) | None]`.
@@ -194,7 +194,7 @@ pub fn decode_images<'py>(
         .enumerate()
         .map(|(i, d)| match d {
             None => Ok(None),
-            Some(Ok((pixels, h, w, c))) => Ok(Some((PyBytes::new(py, &pixels), h, w, c))),
+            Some(Ok((pixels, h, w, c))) => Ok(Some((PyByteArray::new(py, &pixels), h, w, c))),
             Some(Err(e)) => Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "image {i} could not be decoded: {e}"
             ))),
