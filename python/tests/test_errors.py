@@ -143,3 +143,26 @@ def test_wrong_types(client):
     with pytest.raises(IngestError):
         client.ingest("t", {"v": [1, 2]}, schema={"v": "NOT_A_TYPE"})
     assert client.list_tables() == []
+
+
+def test_corrupt_files(client, files, tmp_path):
+    # A PDF cut in half and text posing as a PNG: the error names the file.
+    pdf = tmp_path / "cut.pdf"
+    pdf.write_bytes((files / "manual1.pdf").read_bytes()[:20000])
+    with pytest.raises(IngestError, match=f"^Failed to ingest data: Failed to process {pdf}: "):
+        client.ingest("docs", {"path": [str(pdf)]}, schema={"path": "FILE"})
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    with pytest.raises(IngestError, match=f"Failed to process {fake}: "):
+        client.ingest("imgs", {"path": [str(fake)]}, schema={"path": "FILE"})
+    assert client.list_tables() == []
+
+
+def test_bad_query_parameters(client):
+    client.ingest("v", {"e": [[1.0, 0.0], [0.0, 1.0]]})
+    with pytest.raises(TableError, match="^Query failed: "):
+        client.query("SELECT e <#> $1::float4[] AS s FROM v", ([1.0, 0.0, 0.0],))
+    with pytest.raises(TableError, match="^Query failed: "):
+        client.query("SELECT * FROM v WHERE e = $1")
+    with pytest.raises(TableError, match="^Query failed: parameter \\$1: "):
+        client.query("SELECT $1", (object(),))

@@ -1,6 +1,7 @@
 """The managed SDK: ``Client``, the error classes, the query builder and
 ``vector_literal``."""
 
+from . import errors
 from .errors import (
     AuthError,
     CredentialsError,
@@ -14,16 +15,4 @@ from .errors import (
 from .query import QueryBuilder, vector_literal
 from .client import Client
 
-__all__ = [
-    "Client",
-    "QueryBuilder",
-    "vector_literal",
-    "Json",
-    "ManagedServiceError",
-    "AuthError",
-    "TokenError",
-    "CredentialsError",
-    "IngestError",
-    "TableError",
-    "WorkspaceError",
-]
+__all__ = ["Client", "QueryBuilder", "vector_literal", *errors.__all__]
