@@ -79,6 +79,10 @@ def test_pyarrow_table_and_bytes(client):
     assert isinstance(t, pa.Table) and t.column("caption").to_pylist() == ["a", "b", "c", "d", "e"]
     df = client.query_pandas("SELECT label FROM pa WHERE label > $1", (2,))
     assert df["label"].tolist() == [3, 4, 5]
+    # A dict may mix chunked pyarrow columns with plain lists.
+    client.ingest("mixed", {"x": pa.chunked_array([[1, 2], [3]]), "y": ["a", "b", "c"]})
+    assert client.query("SELECT x, y FROM mixed ORDER BY x") == [
+        {"x": 1, "y": "a"}, {"x": 2, "y": "b"}, {"x": 3, "y": "c"}]
 
 
 # The spec's two custom-format examples, verbatim.

@@ -166,7 +166,8 @@ def _as_dict(data: Any) -> Dict[str, Any]:
         raise IngestError(f"data must be a dict, got {type(data).__name__}.")
     if not data:
         raise IngestError("data must not be empty.")
-    return dict(data)
+    # A chunked pyarrow column crosses to the core as one array.
+    return {k: v.combine_chunks() if hasattr(v, "combine_chunks") else v for k, v in data.items()}
 
 
 def _params(params: Optional[Sequence[Any]]) -> Optional[List[Any]]:
