@@ -100,8 +100,7 @@ class ColumnView:
             idx = list(range(*key.indices(len(self._rows))))
             return self._rows._columns(idx, [self.name], decode_images=True)[self.name]
         if isinstance(key, (int, np.integer)):
-            i = self._rows._index(key)
-            return _scalar(self._rows._columns([i], [self.name], decode_images=True)[self.name][0])
+            return self._rows._cell(self._rows._index(key), self.name)
         idx = [self._rows._index(k) for k in key]
         return self._rows._columns(idx, [self.name], decode_images=True)[self.name]
 
@@ -123,7 +122,7 @@ class Row:
         self.index = index
 
     def __getitem__(self, column: str) -> Any:
-        return _scalar(self._rows._columns([self.index], [column], decode_images=True)[column][0])
+        return self._rows._cell(self.index, column)
 
     async def get_async(self, column: str) -> Any:
         loop = asyncio.get_running_loop()
@@ -192,6 +191,10 @@ class _Rows:
     ) -> Dict[str, Any]:
         batch = self._take(rows, columns)
         return self._batch_dict(batch, decode_images, stack)
+
+    def _cell(self, row: int, column: str) -> Any:
+        """One value, images decoded, numpy scalars as Python numbers."""
+        return _scalar(self._columns([row], [column], decode_images=True)[column][0])
 
     def _batch_dict(self, batch, decode_images: bool, stack: bool = True) -> Dict[str, Any]:
         return {
@@ -267,10 +270,13 @@ class _Rows:
         lines += [f"{c:<{width}}  {t}" for c, t in self._types.items()]
         return lines
 
-    def query(self, sql: str) -> "View":
-        """A view from SQL over these rows; ``FROM`` may be left out:
-        ``ds.query("SELECT * WHERE label = 'cat'")``."""
+    def _title(self) -> str:
         raise NotImplementedError
+
+    def summary(self) -> None:
+        """Prints what the rows are, how many, and their columns with types."""
+        print(f"{self._title()}: {len(self)} rows")
+        print("\n".join(self._describe()))
 
 
 def _strip_strings(sql: str) -> str:
@@ -329,10 +335,8 @@ class Dataset(_Rows):
         """The same table as of an earlier committed version."""
         return Dataset(self._client, self._name, self._native.checkout(version))
 
-    def summary(self) -> None:
-        """Prints the table's name, version, row count and columns."""
-        print(f"Dataset {self._name!r}: version {self.version}, {len(self)} rows")
-        print("\n".join(self._describe()))
+    def _title(self) -> str:
+        return f"Dataset {self._name!r}: version {self.version}"
 
     def _take(self, rows, columns):
         return self._native.take(list(rows), columns)
@@ -345,6 +349,8 @@ class Dataset(_Rows):
         return ("table", c.token, c.workspace_id, c.api_url, self._name, self.version)
 
     def query(self, sql: str) -> "View":
+        """A view from SQL over this table; ``FROM`` may be left out:
+        ``ds.query("SELECT * WHERE label = 'cat'")``."""
         table = self._client.query_arrow(_with_from(sql, self._name))
         return View(table, self._types, self._name)
 
@@ -363,9 +369,8 @@ class View(_Rows):
     def __repr__(self) -> str:
         return f"View(of={self._source_name!r}, rows={len(self)}, columns={self.columns})"
 
-    def summary(self) -> None:
-        print(f"View of {self._source_name!r}: {len(self)} rows")
-        print("\n".join(self._describe()))
+    def _title(self) -> str:
+        return f"View of {self._source_name!r}"
 
     def _take(self, rows, columns):
         t = self._table if columns is None else self._table.select(columns)
