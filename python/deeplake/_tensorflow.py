@@ -36,15 +36,25 @@ def make_dataset(rows: Any, columns: Optional[List[str]], decode_images: bool) -
     signature: Dict[str, tf.TensorSpec] = {n: _spec(rows.schema[n], decode_images) for n in names}
 
     def generate():
+        start = 0
         for batch in rows.batches(256, columns=names, decode_images=decode_images):
             count = len(batch[names[0]]) if names else 0
             for i in range(count):
-                yield {n: _value(batch[n][i]) for n in names}
+                yield {n: _value(batch[n][i], n, start + i, signature[n]) for n in names}
+            start += count
 
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
-def _value(v: Any) -> Any:
+def _value(v: Any, name: str, row: int, spec: tf.TensorSpec) -> Any:
+    """A cell as a tensor value. tf.data has no NULL: a NULL string is
+    ``b""``; a NULL number, vector or image stops the iteration with an
+    error naming the row, since any stand-in value would be silently wrong."""
     if v is None:
-        return b""
+        if spec.dtype == tf.string:
+            return b""
+        raise ValueError(
+            f"column {name!r} is NULL at row {row} and tf.data has no NULL: "
+            f"leave those rows out, e.g. ds.query(\"SELECT * WHERE {name} IS NOT NULL\").tensorflow()"
+        )
     return _scalar(v)

@@ -348,11 +348,13 @@ class Dataset(_Rows):
         c = self._client
         return ("table", c.token, c.workspace_id, c.api_url, self._name, self.version)
 
-    def query(self, sql: str) -> "View":
-        """A view from SQL over this table; ``FROM`` may be left out:
-        ``ds.query("SELECT * WHERE label = 'cat'")``."""
-        table = self._client.query_arrow(_with_from(sql, self._name))
-        return View(table, self._types, self._name)
+    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> "View":
+        """A view from SQL over this table at this dataset's version; ``FROM``
+        may be left out: ``ds.query("SELECT * WHERE label = $1", ["cat"])``."""
+        from .managed.client import _params
+
+        schema, batches = self._native.query_arrow(_with_from(sql, self._name), _params(params))
+        return View(pa.Table.from_batches(batches, schema=schema), self._types, self._name)
 
 
 class View(_Rows):

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_pyarrow::ToPyArrow;
 use deeplake_client::{
     Chunking, Client, ClientError, CocoPanoptic, FileOptions, Format, HfEnv, IngestOptions,
-    IngestResult, Mode, Row, Value,
+    IngestResult, Mode, QueryOutput, Row, Value,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -134,7 +134,18 @@ fn rows_to_py(py: Python<'_>, rows: Vec<Row>) -> PyResult<Py<PyList>> {
     Ok(out.unbind())
 }
 
-fn to_values(values: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Vec<Value>> {
+/// A query result as `(pyarrow schema, [pyarrow RecordBatch])`.
+pub fn arrow_to_py(py: Python<'_>, out: &QueryOutput) -> PyResult<(Py<PyAny>, Vec<Py<PyAny>>)> {
+    let schema = out.schema.as_ref().to_pyarrow(py)?.unbind();
+    let batches = out
+        .batches
+        .iter()
+        .map(|b| b.to_pyarrow(py).map(Bound::unbind))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((schema, batches))
+}
+
+pub fn to_values(values: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Vec<Value>> {
     values
         .unwrap_or_default()
         .iter()
@@ -323,13 +334,7 @@ impl NativeClient {
         let out = py
             .detach(|| self.inner.query_arrow(sql, &params))
             .map_err(errors::client)?;
-        let schema = out.schema.as_ref().to_pyarrow(py)?.unbind();
-        let batches = out
-            .batches
-            .iter()
-            .map(|b| b.to_pyarrow(py).map(Bound::unbind))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok((schema, batches))
+        arrow_to_py(py, &out)
     }
 
     /// The fluent builder's SQL: `(sql, params)`, or the builder's error.

@@ -11,6 +11,7 @@ use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 
+use crate::client::{arrow_to_py, to_values};
 use crate::errors;
 
 #[pyclass(frozen, module = "deeplake._native")]
@@ -84,6 +85,20 @@ impl NativeDataset {
                 .map_err(|_| errors::client(ClientError::Table("dataset lock poisoned".into())))?;
             ds.refresh().map_err(errors::client)
         })
+    }
+
+    /// A read-only statement with this table read at this dataset's
+    /// version, as `(pyarrow schema, [pyarrow RecordBatch])`.
+    #[pyo3(signature = (sql, params=None))]
+    fn query_arrow(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Option<Vec<Bound<'_, PyAny>>>,
+    ) -> PyResult<(Py<PyAny>, Vec<Py<PyAny>>)> {
+        let params = to_values(params)?;
+        let out = py.detach(|| self.read(|d| d.query_arrow(sql, &params)))?;
+        arrow_to_py(py, &out)
     }
 
     /// Rows by index, in the order given, as a pyarrow RecordBatch.

@@ -104,9 +104,17 @@ def test_to_pandas_summary_refresh(client, images, capsys):
     client.ingest("pics", {"image": [png_bytes(images[0])], "label": [1], "caption": ["new"],
                            "embedding": [[0.0] * 4]}, mode="append")
     assert len(ds) == 300  # pinned to its version until refreshed
+    # Its queries read that version too; the client's read the newest.
+    assert len(ds.query("SELECT caption")) == 300
+    assert len(ds.query("SELECT caption WHERE caption = $1", ["new"])) == 0
+    assert len(client.query("SELECT caption FROM pics WHERE caption = 'new'")) == 1
+    with pytest.raises(TableError, match="read-only"):
+        ds.query("DELETE FROM pics WHERE label = 1")
     assert ds.refresh() is True and len(ds) == 301 and ds.version > before
+    assert ds.query("SELECT caption WHERE caption = $1", ["new"])["caption"][0] == "new"
     assert ds[300]["caption"] == "new"
-    assert len(ds.checkout(before)) == 300
+    old = ds.checkout(before)
+    assert len(old) == 300 and len(old.query("SELECT caption")) == 300
 
 
 def double_label(sample):
@@ -157,3 +165,15 @@ def test_tensorflow(client, images):
     np.testing.assert_array_equal(first["image"][5].numpy(), images[5])
     assert first["caption"][1].numpy() == b"tile 1"
     assert first["embedding"].shape == (32, 4)
+
+
+def test_tensorflow_nulls(client):
+    import tensorflow as tf
+    client.ingest("holes", {"n": [1, 2, None, 4], "t": ["a", None, "c", "d"]})
+    ds = client.open_table("holes")
+    texts = [bytes(x["t"].numpy()) for x in ds.tensorflow(columns=["t"])]
+    assert texts == [b"a", b"", b"c", b"d"]
+    with pytest.raises(Exception, match="column 'n' is NULL at row 2"):
+        list(ds.tensorflow())
+    kept = [int(x["n"].numpy()) for x in ds.query("SELECT * WHERE n IS NOT NULL").tensorflow()]
+    assert kept == [1, 2, 4]

@@ -213,7 +213,7 @@ impl Client {
             }
             e => e.into(),
         })?;
-        Ok(Dataset::new(table, self.rt.clone()))
+        Ok(Dataset::new(table, self.rt.clone(), self.sql.clone()))
     }
 
     /// Ingests equal-length columns into `table`.

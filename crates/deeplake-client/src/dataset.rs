@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
-use deeplake_sql::Row;
+use deeplake_sql::{rows, Engine, QueryOutput, Row};
 use deeplake_storage::Table;
-use deeplake_types::{cell, SpecType};
+use deeplake_types::{cell, SpecType, Value};
 
 use crate::error::{ClientError, Result};
 use crate::runtime::{block, Io};
@@ -16,6 +16,7 @@ use crate::runtime::{block, Io};
 pub struct Dataset {
     table: Table,
     rt: Arc<Io>,
+    sql: Arc<Engine>,
 }
 
 fn table_error(e: impl std::fmt::Display) -> ClientError {
@@ -23,8 +24,8 @@ fn table_error(e: impl std::fmt::Display) -> ClientError {
 }
 
 impl Dataset {
-    pub(crate) fn new(table: Table, rt: Arc<Io>) -> Dataset {
-        Dataset { table, rt }
+    pub(crate) fn new(table: Table, rt: Arc<Io>, sql: Arc<Engine>) -> Dataset {
+        Dataset { table, rt, sql }
     }
 
     pub fn name(&self) -> &str {
@@ -82,7 +83,23 @@ impl Dataset {
     /// The same table as of another committed version.
     pub fn checkout(&self, version: u64) -> Result<Dataset> {
         let t = block(&self.rt, self.table.checkout(version))?;
-        Ok(Dataset::new(t, self.rt.clone()))
+        Ok(Dataset::new(t, self.rt.clone(), self.sql.clone()))
+    }
+
+    /// Runs a read-only SQL statement in which this table is read at this
+    /// dataset's version (other tables at their newest), so a query agrees
+    /// with `len`, `take` and `batches` until `refresh()`.
+    pub fn query_arrow(&self, sql: &str, params: &[Value]) -> Result<QueryOutput> {
+        let engine = self.sql.clone();
+        let pinned = [self.table.clone()];
+        Ok(block(&self.rt, async move {
+            engine.execute_pinned(sql, params, &pinned).await
+        })?)
+    }
+
+    /// Like [`Dataset::query_arrow`], as rows.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        Ok(rows(&self.query_arrow(sql, params)?)?)
     }
 
     fn column_names(&self, columns: Option<&[&str]>) -> Result<()> {

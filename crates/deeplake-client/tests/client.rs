@@ -681,6 +681,72 @@ fn drop_list_open_and_refresh() {
     assert_eq!(c.list_tables().unwrap(), vec!["b"]);
 }
 
+/// The sum of the `id` column a statement returns as its one cell.
+fn sum_of(rows: Vec<deeplake_client::Row>) -> i64 {
+    match rows.as_slice() {
+        [row] => match row.values() {
+            [Value::Int(n)] => *n,
+            other => panic!("expected one integer, got {other:?}"),
+        },
+        other => panic!("expected one row, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_dataset_queries_its_own_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest("t", vec![ints("id", 0..10)], IngestOptions::default())
+        .unwrap();
+    c.ingest("u", vec![ints("id", 0..3)], IngestOptions::default())
+        .unwrap();
+    let append = || IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    let mut ds = c.open_table("t").unwrap();
+    let first = ds.version();
+    c.ingest("t", vec![ints("id", 10..20)], append()).unwrap();
+    c.ingest("u", vec![ints("id", 3..4)], append()).unwrap();
+
+    let sum = "SELECT SUM(id) FROM t";
+    assert_eq!(
+        sum_of(ds.query(sum, &[]).unwrap()),
+        45,
+        "pinned to its version"
+    );
+    assert_eq!(
+        sum_of(c.query(sum, &[]).unwrap()),
+        190,
+        "the client reads the newest"
+    );
+    // Other tables in the same statement are read at their newest.
+    let joined = "SELECT SUM(t.id) FROM t JOIN u ON t.id = u.id";
+    assert_eq!(sum_of(ds.query(joined, &[]).unwrap()), 6);
+    // A subquery and a parameter see the same pinned table.
+    let nested = "SELECT SUM(id) FROM t WHERE id IN (SELECT id FROM t WHERE id >= $1)";
+    assert_eq!(sum_of(ds.query(nested, &[Value::Int(8)]).unwrap()), 17);
+
+    assert!(ds.refresh().unwrap());
+    assert_eq!(sum_of(ds.query(sum, &[]).unwrap()), 190);
+    let old = ds.checkout(first).unwrap();
+    assert_eq!(sum_of(old.query(sum, &[]).unwrap()), 45);
+    assert_eq!(old.query_arrow(sum, &[]).unwrap().num_rows(), 1);
+
+    let write = old
+        .query("INSERT INTO t (id) VALUES (1)", &[])
+        .err()
+        .unwrap();
+    assert_eq!(write.class(), "TableError");
+    assert!(write.message().contains("read-only"), "{write:?}");
+    assert_eq!(
+        sum_of(c.query(sum, &[]).unwrap()),
+        190,
+        "nothing was written"
+    );
+    assert_eq!(old.query("SELEC", &[]).err().unwrap().class(), "TableError");
+}
+
 #[test]
 fn works_from_inside_an_async_runtime() {
     let dir = tempfile::tempdir().unwrap();

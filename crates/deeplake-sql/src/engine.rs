@@ -97,7 +97,20 @@ impl Engine {
     /// Runs one SQL statement with `$1..$n` bound to `params`. A panic
     /// anywhere below becomes an error: none crosses this boundary.
     pub async fn execute(&self, sql: &str, params: &[Param]) -> Result<QueryOutput> {
-        match AssertUnwindSafe(self.statement(sql, params))
+        self.execute_pinned(sql, params, &[]).await
+    }
+
+    /// Like [`Engine::execute`], with the tables in `pinned` read at the
+    /// versions those handles hold instead of their newest: a dataset opened
+    /// (or checked out) at one version answers its queries from that
+    /// version. Such a statement may only read.
+    pub async fn execute_pinned(
+        &self,
+        sql: &str,
+        params: &[Param],
+        pinned: &[Table],
+    ) -> Result<QueryOutput> {
+        match AssertUnwindSafe(self.statement(sql, params, pinned))
             .catch_unwind()
             .await
         {
@@ -113,7 +126,12 @@ impl Engine {
         }
     }
 
-    async fn statement(&self, sql: &str, params: &[Param]) -> Result<QueryOutput> {
+    async fn statement(
+        &self,
+        sql: &str,
+        params: &[Param],
+        pinned: &[Table],
+    ) -> Result<QueryOutput> {
         let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
         if statements.len() != 1 {
             return Err(query_err(format!(
@@ -145,6 +163,11 @@ impl Engine {
             None => return Err(query_err("empty statement")),
         };
         match &stmt {
+            Statement::Insert(_) | Statement::Delete(_) if !pinned.is_empty() => {
+                return Err(query_err(
+                    "a dataset at a fixed version is read-only: write through the client",
+                ));
+            }
             Statement::Query(_) | Statement::Insert(_) | Statement::Delete(_) => {}
             Statement::ShowVariable { variable } => {
                 let name: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
@@ -162,7 +185,7 @@ impl Engine {
                 )));
             }
         }
-        self.run(stmt, params, explain).await
+        self.run(stmt, params, explain, pinned).await
     }
 
     fn show(&self, name: &str) -> Result<QueryOutput> {
@@ -188,6 +211,7 @@ impl Engine {
         mut stmt: Statement,
         params: &[Param],
         explain: Option<ExplainStatementOptions>,
+        pinned: &[Table],
     ) -> Result<QueryOutput> {
         bind_params(&mut stmt, params).map_err(query_err)?;
         let names = self.location.list_tables().await?;
@@ -212,7 +236,11 @@ impl Engine {
                 continue;
             }
             if !opened.contains_key(name) {
-                opened.insert(name.clone(), self.latest(name).await?);
+                let table = match pinned.iter().find(|t| t.name() == name) {
+                    Some(t) => t.clone(),
+                    None => self.latest(name).await?,
+                };
+                opened.insert(name.clone(), table);
             }
             scope.push(ScopeTable {
                 name: name.clone(),
