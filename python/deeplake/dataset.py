@@ -96,12 +96,9 @@ class ColumnView:
         return len(self._rows)
 
     def __getitem__(self, key: Union[int, slice, Sequence[int]]) -> Any:
-        if isinstance(key, slice):
-            idx = list(range(*key.indices(len(self._rows))))
-            return self._rows._columns(idx, [self.name], decode_images=True)[self.name]
         if isinstance(key, (int, np.integer)):
             return self._rows._cell(self._rows._index(key), self.name)
-        idx = [self._rows._index(k) for k in key]
+        idx = self._rows._indices(key)
         return self._rows._columns(idx, [self.name], decode_images=True)[self.name]
 
     def numpy(self) -> Any:
@@ -186,6 +183,24 @@ class _Rows:
             raise IndexError(f"row {i} out of range for {n} rows")
         return j
 
+    def _indices(self, key: Any) -> List[int]:
+        """Row positions for a slice, a sequence of (negative) ints, or a
+        boolean mask as long as the rows."""
+        if isinstance(key, slice):
+            return list(range(*key.indices(len(self))))
+        if isinstance(key, (str, bytes)) or not hasattr(key, "__len__"):
+            raise TypeError(
+                f"rows are indexed by an int, a slice, a list of ints or a boolean mask, not {type(key).__name__}"
+            )
+        arr = np.asarray(key)
+        if arr.dtype == np.bool_:
+            if arr.shape != (len(self),):
+                raise IndexError(f"a boolean mask needs {len(self)} entries, got shape {arr.shape}")
+            return np.flatnonzero(arr).tolist()
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"row indices must be ints, got {arr.dtype}")
+        return [self._index(i) for i in arr.reshape(-1).tolist()]
+
     def _columns(
         self, rows: List[int], columns: Optional[List[str]], decode_images: bool, stack: bool = True
     ) -> Dict[str, Any]:
@@ -202,13 +217,14 @@ class _Rows:
             for i, name in enumerate(batch.schema.names)
         }
 
-    def __getitem__(self, key: Union[int, str, slice]) -> Any:
+    def __getitem__(self, key: Union[int, str, slice, Sequence[int]]) -> Any:
+        """``ds["col"]`` a column; ``ds[i]`` a row; ``ds[a:b]``, ``ds[[i, j]]``
+        or ``ds[mask]`` those rows as a dict of columns."""
         if isinstance(key, str):
             return ColumnView(self, key)
-        if isinstance(key, slice):
-            idx = list(range(*key.indices(len(self))))
-            return self._columns(idx, None, decode_images=True)
-        return Row(self, self._index(key))
+        if isinstance(key, (int, np.integer)):
+            return Row(self, self._index(key))
+        return self._columns(self._indices(key), None, decode_images=True)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         for batch in self.batches(100):
@@ -348,7 +364,7 @@ class Dataset(_Rows):
         c = self._client
         return ("table", c.token, c.workspace_id, c.api_url, self._name, self.version)
 
-    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> "View":
+    def query(self, sql: str, params: Any = None) -> "View":
         """A view from SQL over this table at this dataset's version; ``FROM``
         may be left out: ``ds.query("SELECT * WHERE label = $1", ["cat"])``."""
         from .managed.client import _params

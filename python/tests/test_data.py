@@ -78,6 +78,8 @@ def test_pyarrow_table_and_bytes(client):
     t = client.query_arrow("SELECT label, caption FROM pa ORDER BY label")
     assert isinstance(t, pa.Table) and t.column("caption").to_pylist() == ["a", "b", "c", "d", "e"]
     df = client.query_pandas("SELECT label FROM pa WHERE label > $1", (2,))
+    # A single bare parameter is the one parameter.
+    assert client.query_pandas("SELECT label FROM pa WHERE label > $1", 2).equals(df)
     assert df["label"].tolist() == [3, 4, 5]
     # A dict may mix chunked pyarrow columns with plain lists.
     client.ingest("mixed", {"x": pa.chunked_array([[1, 2], [3]]), "y": ["a", "b", "c"]})

@@ -42,6 +42,22 @@ def test_rows_and_columns(client, images):
     assert ds["image"][0:2].shape == (2, 32, 32, 3)
     with pytest.raises(TableError, match="Column 'nope' does not exist"):
         ds["nope"]
+    # Rows picked by a list of positions (any order, negative from the end)
+    # or by a boolean mask.
+    picked = ds[[7, 2, -1]]
+    assert picked["caption"] == ["tile 7", "tile 2", "tile 299"]
+    np.testing.assert_array_equal(picked["image"][1], images[2])
+    assert ds["label"][np.array([3, 10])].tolist() == [3, 3]
+    mask = ds["label"][:] == 6
+    assert ds[mask]["caption"] == [f"tile {i}" for i in range(300) if i % 7 == 6]
+    with pytest.raises(IndexError, match="out of range"):
+        ds[[0, 300]]
+    with pytest.raises(IndexError, match="300 entries"):
+        ds[mask[:10]]
+    with pytest.raises(TypeError, match="list of ints"):
+        ds[1.5]
+    with pytest.raises(TypeError, match="must be ints"):
+        ds[[0.5, 1.5]]
 
 
 def test_get_async(client, images):

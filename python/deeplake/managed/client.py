@@ -7,7 +7,7 @@ in this process over tables under PATH: no server is involved.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from .. import _native
 from ..dataset import Dataset
@@ -111,19 +111,20 @@ class Client:
 
     # -- SQL --------------------------------------------------------------
 
-    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Dict[str, Any]]:
-        """Runs SQL with ``$1..$n`` bound to ``params``: ``list[dict]`` of
+    def query(self, sql: str, params: Any = None) -> List[Dict[str, Any]]:
+        """Runs SQL with ``$1..$n`` bound to ``params`` (a list or tuple, or
+        one bare value for ``$1``): ``list[dict]`` of
         native values (JSON columns as ``Json``, a ``str`` with ``.value``)."""
         return self._native.query(sql, _params(params))
 
-    def query_arrow(self, sql: str, params: Optional[Sequence[Any]] = None):
+    def query_arrow(self, sql: str, params: Any = None):
         """Runs SQL and returns a ``pyarrow.Table``, for large results."""
         import pyarrow as pa
 
         schema, batches = self._native.query_arrow(sql, _params(params))
         return pa.Table.from_batches(batches, schema=schema)
 
-    def query_pandas(self, sql: str, params: Optional[Sequence[Any]] = None):
+    def query_pandas(self, sql: str, params: Any = None):
         """Runs SQL and returns a ``pandas.DataFrame``."""
         return self.query_arrow(sql, params).to_pandas()
 
@@ -170,9 +171,11 @@ def _as_dict(data: Any) -> Dict[str, Any]:
     return {k: v.combine_chunks() if hasattr(v, "combine_chunks") else v for k, v in data.items()}
 
 
-def _params(params: Optional[Sequence[Any]]) -> Optional[List[Any]]:
+def _params(params: Any) -> Optional[List[Any]]:
     if params is None:
         return None
-    if isinstance(params, (str, bytes)):
-        return [params]
-    return list(params)
+    if isinstance(params, (list, tuple)):
+        return list(params)
+    # One bare value (a number, a string, a vector as a numpy array) is the
+    # one parameter, not a sequence of them.
+    return [params]
