@@ -85,6 +85,11 @@ class NativeDataset:
     def query_arrow(self, sql: str, params: Optional[Sequence[Any]] = None) -> Tuple[Any, List[Any]]:
         """Read-only SQL with this table at this dataset's version:
         ``(pyarrow.Schema, [pyarrow.RecordBatch])``."""
+    def row_positions(self, sql: str, params: Optional[Sequence[Any]] = None) -> Optional[Any]:
+        """Positions (a ``pyarrow.UInt64Array``) of the rows a ``SELECT *``
+        selection picks at this version; ``None`` for any other statement."""
+    def snapshot(self) -> "NativeDataset":
+        """This dataset at its current version, unaffected by ``refresh()``."""
     def take(self, rows: List[int], columns: Optional[List[str]] = None) -> Any:
         """A ``pyarrow.RecordBatch`` of the rows, in the order given."""
     def batches(self, size: int, drop_last: bool = False, columns: Optional[List[str]] = None) -> "NativeBatches": ...

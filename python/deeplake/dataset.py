@@ -366,29 +366,82 @@ class Dataset(_Rows):
 
     def query(self, sql: str, params: Any = None) -> "View":
         """A view from SQL over this table at this dataset's version; ``FROM``
-        may be left out: ``ds.query("SELECT * WHERE label = $1", ["cat"])``."""
+        may be left out: ``ds.query("SELECT * WHERE label = $1", ["cat"])``.
+
+        A whole-row selection (``SELECT * [WHERE] [ORDER BY] [LIMIT]``)
+        keeps only the positions of the rows it picked and reads them when
+        used; any other query keeps its result."""
         from .managed.client import _params
 
-        schema, batches = self._native.query_arrow(_with_from(sql, self._name), _params(params))
-        return View(pa.Table.from_batches(batches, schema=schema), self._types, self._name)
+        sql, args = _with_from(sql, self._name), _params(params)
+        positions = self._native.row_positions(sql, args)
+        if positions is not None:
+            return RowsView(self, positions.to_numpy())
+        schema, batches = self._native.query_arrow(sql, args)
+        return ResultView(pa.Table.from_batches(batches, schema=schema), self._types, self._name)
 
 
 class View(_Rows):
-    """The rows a query returned, with the dataset iteration API."""
+    """Rows a query picked, with the dataset iteration API."""
+
+    _name: str
+
+    def __repr__(self) -> str:
+        return f"View(of={self._name!r}, rows={len(self)}, columns={self.columns})"
+
+    def _title(self) -> str:
+        return f"View of {self._name!r}"
+
+    def query(self, sql: str, params: Any = None) -> "View":
+        raise NotImplementedError("query a Dataset: views are already query results")
+
+
+class RowsView(View):
+    """The rows of a dataset (at its version) a ``SELECT *`` picked, held as
+    their positions and read when used, so a filtered view of a large table
+    costs 8 bytes a row and pickles small for DataLoader workers."""
+
+    def __init__(self, dataset: Dataset, positions: np.ndarray) -> None:
+        self._client = dataset._client
+        self._native = dataset._native.snapshot()
+        self._name = dataset.name
+        self._types = dataset._types
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The picked rows' positions in the dataset, in the view's order."""
+        return self._positions
+
+    def _take(self, rows, columns):
+        return self._native.take(self._positions[np.asarray(rows, dtype=np.int64)].tolist(), columns)
+
+    def _record_batches(self, size, drop_last, columns):
+        n = len(self._positions)
+        for start in range(0, n, size):
+            if drop_last and start + size > n:
+                break
+            yield self._native.take(self._positions[start : start + size].tolist(), columns)
+
+    def _source(self):
+        c = self._client
+        return ("rows", c.token, c.workspace_id, c.api_url, self._name, self._native.version, self._positions)
+
+
+class ResultView(View):
+    """A query's result held whole (for queries that compute columns,
+    aggregate or join)."""
 
     def __init__(self, table: Any, types: Dict[str, str], source: str = "") -> None:
         self._table = table
-        self._source_name = source
+        self._name = source
         self._types = {name: types.get(name, _infer(table.schema.field(name).type)) for name in table.column_names}
 
     def __len__(self) -> int:
         return self._table.num_rows
-
-    def __repr__(self) -> str:
-        return f"View(of={self._source_name!r}, rows={len(self)}, columns={self.columns})"
-
-    def _title(self) -> str:
-        return f"View of {self._source_name!r}"
 
     def _take(self, rows, columns):
         t = self._table if columns is None else self._table.select(columns)
@@ -406,10 +459,7 @@ class View(_Rows):
         return self._table
 
     def _source(self):
-        return ("view", self._table, self._types, self._source_name)
-
-    def query(self, sql: str) -> "View":
-        raise NotImplementedError("query a Dataset: views are already query results")
+        return ("result", self._table, self._types, self._name)
 
 
 def _infer(arrow_type) -> str:
@@ -431,11 +481,12 @@ def _infer(arrow_type) -> str:
 def reopen(source: Any) -> _Rows:
     """Rebuilds rows from ``_source()`` in another process."""
     kind = source[0]
-    if kind == "table":
+    if kind in ("table", "rows"):
         from .managed.client import Client
 
-        _, token, workspace, api_url, name, version = source
+        _, token, workspace, api_url, name, version = source[:6]
         ds = Client(token, workspace, api_url=api_url).open_table(name)
-        return ds if ds.version == version else ds.checkout(version)
+        ds = ds if ds.version == version else ds.checkout(version)
+        return ds if kind == "table" else RowsView(ds, source[6])
     _, table, types, name = source
-    return View(table, types, name)
+    return ResultView(table, types, name)

@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, RwLock};
 
-use arrow_array::{Array, BinaryArray, LargeBinaryArray};
+use arrow_array::{Array, BinaryArray, LargeBinaryArray, UInt64Array};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use deeplake_client::{Batches, ClientError, Dataset};
 use pyo3::exceptions::PyStopIteration;
@@ -99,6 +99,32 @@ impl NativeDataset {
         let params = to_values(params)?;
         let out = py.detach(|| self.read(|d| d.query_arrow(sql, &params)))?;
         arrow_to_py(py, &out)
+    }
+
+    /// The positions of the rows a whole-row selection (`SELECT * FROM
+    /// <table> WHERE ...`) returns at this version, as a pyarrow UInt64
+    /// array; `None` when the statement computes more than a choice of rows.
+    #[pyo3(signature = (sql, params=None))]
+    fn row_positions(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Option<Vec<Bound<'_, PyAny>>>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let params = to_values(params)?;
+        let positions = py.detach(|| self.read(|d| d.row_positions(sql, &params)))?;
+        positions
+            .map(|p| {
+                let array = UInt64Array::from(p).into_data();
+                Ok(array.to_pyarrow(py)?.unbind())
+            })
+            .transpose()
+    }
+
+    /// This dataset at its current version, unaffected by a later
+    /// `refresh()` of this one.
+    fn snapshot(&self) -> PyResult<NativeDataset> {
+        self.read(|d| Ok(NativeDataset::new(d.clone())))
     }
 
     /// Rows by index, in the order given, as a pyarrow RecordBatch.

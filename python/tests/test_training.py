@@ -164,10 +164,41 @@ def test_pytorch_dataloader_workers(client, images, context):
 def test_pytorch_over_a_view(client, images):
     from torch.utils.data import DataLoader
 
-    view = client.open_table("pics").query("SELECT image, label WHERE label = 0")
-    loader = DataLoader(view.pytorch(), batch_size=16, num_workers=2, multiprocessing_context="spawn")
-    total = sum(len(b["label"]) for b in loader)
-    assert total == len([i for i in range(300) if i % 7 == 0])
+    want = [i for i in range(300) if i % 7 == 0]
+    for sql in ["SELECT image, label WHERE label = 0", "SELECT * WHERE label = 0"]:
+        view = client.open_table("pics").query(sql)
+        loader = DataLoader(view.pytorch(), batch_size=16, num_workers=2, multiprocessing_context="spawn")
+        labels = [int(x) for b in loader for x in b["label"]]
+        assert labels == [0] * len(want), sql
+
+
+def test_whole_row_views_hold_positions(client, images):
+    from deeplake.dataset import ResultView, RowsView
+
+    ds = client.open_table("pics")
+    view = ds.query("SELECT * WHERE label = $1 ORDER BY caption DESC LIMIT 20", [2])
+    assert isinstance(view, RowsView)
+    want = sorted((i for i in range(300) if i % 7 == 2), key=lambda i: f"tile {i}", reverse=True)[:20]
+    assert view.positions.tolist() == want
+    assert view["caption"][:] == [f"tile {i}" for i in want]
+    np.testing.assert_array_equal(view[5]["image"], images[want[5]])
+    assert [len(b["label"]) for b in view.batches(8, drop_last=True)] == [8, 8]
+    assert view.to_arrow().num_rows == 20 and view.to_pandas()["label"].eq(2).all()
+    # A view pickles as positions, not images: far smaller than its rows.
+    image_bytes = sum(len(b) for b in view.to_arrow()["image"].to_pylist())
+    assert len(pickle.dumps(view.pytorch())) < image_bytes / 4
+
+    # The view keeps its version through appends and the dataset's refresh.
+    client.ingest("pics", {"image": [png_bytes(images[0])], "label": [2], "caption": ["tile 999"],
+                           "embedding": [[0.0] * 4]}, mode="append")
+    ds.refresh()
+    assert len(view) == 20 and view["caption"][0] == f"tile {want[0]}"
+    assert ds.query("SELECT * WHERE label = 2 ORDER BY caption DESC LIMIT 1")["caption"][0] == "tile 999"
+
+    # Queries that compute, aggregate or join hold their result instead.
+    counted = ds.query("SELECT label, COUNT(*) AS n GROUP BY label ORDER BY label")
+    assert isinstance(counted, ResultView) and counted["n"][:].tolist()[2] == len([i for i in range(300) if i % 7 == 2]) + 1
+    assert isinstance(ds.query("SELECT caption WHERE label = 2"), ResultView)
 
 
 def test_tensorflow(client, images):

@@ -13,6 +13,8 @@ use crate::error::{ClientError, Result};
 use crate::runtime::{block, Io};
 
 /// An open table at one version (`refresh()` moves it to the newest).
+/// Cloning is cheap: the clone shares caches and stays at this version.
+#[derive(Clone)]
 pub struct Dataset {
     table: Table,
     rt: Arc<Io>,
@@ -94,6 +96,18 @@ impl Dataset {
         let pinned = [self.table.clone()];
         Ok(block(&self.rt, async move {
             engine.execute_pinned(sql, params, &pinned).await
+        })?)
+    }
+
+    /// The positions of the rows a whole-row selection (`SELECT * FROM
+    /// <this table> WHERE ... ORDER BY ... LIMIT ...`) returns at this
+    /// version, for [`Dataset::take`]; `None` when the statement computes
+    /// more than a choice of rows.
+    pub fn row_positions(&self, sql: &str, params: &[Value]) -> Result<Option<Vec<u64>>> {
+        let engine = self.sql.clone();
+        let table = self.table.clone();
+        Ok(block(&self.rt, async move {
+            engine.row_positions(sql, params, &table).await
         })?)
     }
 

@@ -748,6 +748,77 @@ fn a_dataset_queries_its_own_version() {
 }
 
 #[test]
+fn whole_row_selections_come_back_as_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    // Three fragments, the middle one with deleted rows, so positions have
+    // to count live rows across fragments.
+    for ids in [0..10, 10..20, 20..30] {
+        let opts = IngestOptions {
+            mode: Mode::Append,
+            ..Default::default()
+        };
+        c.ingest("t", vec![ints("id", ids)], opts).unwrap();
+    }
+    c.query("DELETE FROM t WHERE id >= 12 AND id < 15", &[])
+        .unwrap();
+    let ds = c.open_table("t").unwrap();
+    assert_eq!(ds.len(), 27);
+
+    let ids_at =
+        |positions: &[u64]| first_i64s(std::iter::once(Ok(ds.take(positions, None).unwrap())));
+    let picked = ds
+        .row_positions("SELECT * FROM t WHERE id % 4 = 0 ORDER BY id DESC", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(ids_at(&picked), vec![28, 24, 20, 16, 8, 4, 0]);
+    let page = ds
+        .row_positions(
+            "SELECT * FROM t WHERE id > $1 LIMIT 4 OFFSET 1",
+            &[Value::Int(9)],
+        )
+        .unwrap()
+        .unwrap();
+    let mut got = ids_at(&page);
+    got.sort();
+    assert_eq!(got.len(), 4);
+    assert!(got.iter().all(|id| *id > 9 && !(12..15).contains(id)));
+
+    // Anything beyond a choice of rows is not positions.
+    for sql in [
+        "SELECT id FROM t",
+        "SELECT COUNT(*) FROM t",
+        "SELECT * FROM t JOIN t u ON true",
+    ] {
+        assert_eq!(ds.row_positions(sql, &[]).unwrap(), None, "{sql}");
+    }
+    // A table large enough for a parallel scan in pieces of a fragment.
+    c.ingest(
+        "big",
+        vec![ints("id", 0..100_000)],
+        IngestOptions::default(),
+    )
+    .unwrap();
+    c.query("DELETE FROM big WHERE id % 10 = 3", &[]).unwrap();
+    let big = c.open_table("big").unwrap();
+    let positions = big
+        .row_positions("SELECT * FROM big WHERE id % 997 = 5", &[])
+        .unwrap()
+        .unwrap();
+    let mut got = first_i64s(std::iter::once(Ok(big.take(&positions, None).unwrap())));
+    got.sort();
+    let want: Vec<i64> = (0..100_000)
+        .filter(|i| i % 997 == 5 && i % 10 != 3)
+        .collect();
+    assert_eq!(got, want);
+
+    for bad in ["SELEC", "SELECT * FROM t WHERE nope = 1"] {
+        let e = ds.row_positions(bad, &[]).err().unwrap();
+        assert_eq!(e.class(), "TableError", "{bad}");
+    }
+}
+
+#[test]
 fn works_from_inside_an_async_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -29,10 +29,24 @@ pub struct WorkspaceSchema {
 }
 
 impl WorkspaceSchema {
-    pub fn new(location: Location, names: Vec<String>, opened: &HashMap<String, Table>) -> Self {
+    /// `positions` names the opened tables that expose the row position
+    /// column (a dataset view's selection).
+    pub fn new(
+        location: Location,
+        names: Vec<String>,
+        opened: &HashMap<String, Table>,
+        positions: Option<&str>,
+    ) -> Self {
         let opened = opened
             .iter()
-            .map(|(n, t)| (n.clone(), Arc::new(StorageTable::new(t.clone()))))
+            .map(|(n, t)| {
+                let table = if positions == Some(n.as_str()) {
+                    StorageTable::with_positions(t.clone())
+                } else {
+                    StorageTable::new(t.clone())
+                };
+                (n.clone(), Arc::new(table))
+            })
             .collect();
         WorkspaceSchema {
             location,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{RecordBatch, StringArray};
+use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
@@ -33,6 +33,7 @@ use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::SyncTable;
+use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
 };
@@ -82,6 +83,31 @@ fn query_err(msg: impl Into<String>) -> SqlError {
     SqlError::Query(msg.into())
 }
 
+/// How a statement reads the tables a dataset holds.
+#[derive(Clone, Copy)]
+struct Pinned<'a> {
+    /// Read at these handles' versions instead of the newest.
+    tables: &'a [Table],
+    /// The first of them also exposes the row position column.
+    positions: bool,
+}
+
+/// Runs a statement's future; a panic anywhere below becomes an error, so
+/// none crosses the engine's boundary.
+async fn guarded<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(query_err(format!("internal error: {msg}")))
+        }
+    }
+}
+
 impl Engine {
     pub fn new(location: Location, workspace: &str, root_path: &str) -> Engine {
         Engine {
@@ -110,20 +136,54 @@ impl Engine {
         params: &[Param],
         pinned: &[Table],
     ) -> Result<QueryOutput> {
-        match AssertUnwindSafe(self.statement(sql, params, pinned))
-            .catch_unwind()
-            .await
-        {
-            Ok(r) => r,
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(query_err(format!("internal error: {msg}")))
-            }
+        guarded(self.statement(sql, params, pinned)).await
+    }
+
+    /// The positions (global live row indices, in the statement's order) of
+    /// the rows a whole-row selection (`SELECT * FROM table WHERE ...
+    /// ORDER BY ... LIMIT ...`) returns, with `table` read at its handle's
+    /// version; `None` when the statement computes anything more, so its
+    /// values have to be run for with [`Engine::execute_pinned`].
+    pub async fn row_positions(
+        &self,
+        sql: &str,
+        params: &[Param],
+        table: &Table,
+    ) -> Result<Option<Vec<u64>>> {
+        guarded(self.positions(sql, params, table)).await
+    }
+
+    async fn positions(
+        &self,
+        sql: &str,
+        params: &[Param],
+        table: &Table,
+    ) -> Result<Option<Vec<u64>>> {
+        let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
+        let mut stmt = match (statements.pop_front(), statements.is_empty()) {
+            (Some(DFStatement::Statement(s)), true) => *s,
+            _ => return Ok(None),
+        };
+        if !select_positions(&mut stmt, table.name()) {
+            return Ok(None);
         }
+        let pinned = Pinned {
+            tables: std::slice::from_ref(table),
+            positions: true,
+        };
+        let out = self.run(stmt, params, None, pinned).await?;
+        let mut rows = Vec::with_capacity(out.num_rows());
+        for batch in &out.batches {
+            let column = batch.column(0);
+            let positions = column
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .ok_or_else(|| {
+                    query_err(format!("row positions came back as {}", column.data_type()))
+                })?;
+            rows.extend(positions.values().iter().copied());
+        }
+        Ok(Some(rows))
     }
 
     async fn statement(
@@ -185,6 +245,10 @@ impl Engine {
                 )));
             }
         }
+        let pinned = Pinned {
+            tables: pinned,
+            positions: false,
+        };
         self.run(stmt, params, explain, pinned).await
     }
 
@@ -211,7 +275,7 @@ impl Engine {
         mut stmt: Statement,
         params: &[Param],
         explain: Option<ExplainStatementOptions>,
-        pinned: &[Table],
+        pinned: Pinned<'_>,
     ) -> Result<QueryOutput> {
         bind_params(&mut stmt, params).map_err(query_err)?;
         let names = self.location.list_tables().await?;
@@ -236,7 +300,7 @@ impl Engine {
                 continue;
             }
             if !opened.contains_key(name) {
-                let table = match pinned.iter().find(|t| t.name() == name) {
+                let table = match pinned.tables.iter().find(|t| t.name() == name) {
                     Some(t) => t.clone(),
                     None => self.latest(name).await?,
                 };
@@ -257,7 +321,14 @@ impl Engine {
             udfs.push(self.prepare(s, &opened).await?);
         }
 
-        let ctx = self.session(&names, &opened, wants_info, udfs).await?;
+        let positions = pinned
+            .tables
+            .first()
+            .filter(|_| pinned.positions)
+            .map(Table::name);
+        let ctx = self
+            .session(&names, &opened, positions, wants_info, udfs)
+            .await?;
         let state = ctx.state();
         let mut statement = DFStatement::Statement(Box::new(stmt));
         if let Some(options) = explain {
@@ -306,6 +377,7 @@ impl Engine {
         &self,
         names: &[String],
         opened: &HashMap<String, Table>,
+        positions: Option<&str>,
         wants_info: bool,
         udfs: Vec<ScalarUDF>,
     ) -> Result<SessionContext> {
@@ -326,6 +398,7 @@ impl Engine {
                 self.location.clone(),
                 names.to_vec(),
                 opened,
+                positions,
             )),
         )?;
         if wants_info {

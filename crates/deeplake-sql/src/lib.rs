@@ -11,6 +11,7 @@ mod catalog;
 mod engine;
 mod error;
 pub mod functions;
+mod positions;
 mod provider;
 mod rewrite;
 mod rows;

@@ -38,8 +38,14 @@ pub fn storage_err(e: StorageError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// The column a position scan adds after the table's own: each row's
+/// global live index, by which `take` reads the row back later.
+pub const ROW_POSITION: &str = "_deeplake_row";
+
 pub struct StorageTable {
     table: Table,
+    /// Whether the schema ends with [`ROW_POSITION`].
+    positions: bool,
 }
 
 impl fmt::Debug for StorageTable {
@@ -55,7 +61,18 @@ impl fmt::Debug for StorageTable {
 
 impl StorageTable {
     pub fn new(table: Table) -> StorageTable {
-        StorageTable { table }
+        StorageTable {
+            table,
+            positions: false,
+        }
+    }
+
+    /// The table with [`ROW_POSITION`] as an extra last column.
+    pub fn with_positions(table: Table) -> StorageTable {
+        StorageTable {
+            table,
+            positions: true,
+        }
     }
 }
 
@@ -81,6 +98,7 @@ type Decoded = Arc<Mutex<HashMap<usize, (RecordBatch, usize)>>>;
 struct Partition {
     table: Table,
     schema: SchemaRef,
+    positions: bool,
     queue: Queue,
     decoded: Decoded,
 }
@@ -103,22 +121,68 @@ fn take_decoded(decoded: &Decoded, piece: &Piece) -> Option<RecordBatch> {
     Some(batch)
 }
 
+/// The piece's rows of the projected columns; [`ROW_POSITION`], when
+/// projected, is computed from the fragment's first live row.
 async fn read_piece(
     table: Table,
     schema: SchemaRef,
+    positions: bool,
     decoded: Decoded,
     piece: Piece,
 ) -> Result<RecordBatch> {
-    if schema.fields().is_empty() {
-        let opts = RecordBatchOptions::new().with_row_count(Some(piece.rows));
-        return Ok(RecordBatch::try_new_with_options(schema, vec![], &opts)?);
+    let cols: Vec<&str> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| !positions || *n != ROW_POSITION)
+        .collect();
+    let data = if cols.is_empty() {
+        None
+    } else {
+        Some(read_columns(&table, &cols, decoded, piece).await?)
+    };
+    if !positions {
+        return match data {
+            Some(batch) => Ok(batch),
+            None => {
+                let opts = RecordBatchOptions::new().with_row_count(Some(piece.rows));
+                Ok(RecordBatch::try_new_with_options(schema, vec![], &opts)?)
+            }
+        };
     }
+    let rows = data.as_ref().map_or(piece.rows, RecordBatch::num_rows);
+    let start = table.fragment_start(piece.fragment).ok_or_else(|| {
+        DataFusionError::Internal(format!("fragment {} has no start", piece.fragment))
+    })? + piece.offset as u64;
+    let ids: ArrayRef = Arc::new(UInt64Array::from_iter_values(start..start + rows as u64));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match &data {
+            _ if f.name() == ROW_POSITION => Ok(ids.clone()),
+            Some(batch) => batch.column_by_name(f.name()).cloned().ok_or_else(|| {
+                DataFusionError::Internal(format!("column {} was not read", f.name()))
+            }),
+            None => Err(DataFusionError::Internal("no columns were read".into())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema, columns, &opts)?)
+}
+
+/// The piece's rows of columns `cols`, decoding its fragment unless another
+/// piece of the same fragment already did.
+async fn read_columns(
+    table: &Table,
+    cols: &[&str],
+    decoded: Decoded,
+    piece: Piece,
+) -> Result<RecordBatch> {
     let batch = match take_decoded(&decoded, &piece) {
         Some(b) => b,
         None => {
-            let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let b = table
-                .read_fragment(piece.fragment, Some(&cols))
+                .read_fragment(piece.fragment, Some(cols))
                 .await
                 .map_err(storage_err)?;
             let pieces = b.num_rows().div_ceil(piece.rows.max(1));
@@ -144,11 +208,20 @@ impl PartitionStream for Partition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let table = self.table.clone();
         let schema = self.schema.clone();
+        let positions = self.positions;
         let queue = self.queue.clone();
         let decoded = self.decoded.clone();
         let next = move || queue.lock().ok().and_then(|mut q| q.pop_front());
         let stream = futures::stream::iter(std::iter::from_fn(next))
-            .map(move |piece| read_piece(table.clone(), schema.clone(), decoded.clone(), piece))
+            .map(move |piece| {
+                read_piece(
+                    table.clone(),
+                    schema.clone(),
+                    positions,
+                    decoded.clone(),
+                    piece,
+                )
+            })
             .buffered(READ_AHEAD);
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
@@ -157,7 +230,13 @@ impl PartitionStream for Partition {
 #[async_trait]
 impl TableProvider for StorageTable {
     fn schema(&self) -> SchemaRef {
-        self.table.schema()
+        let schema = self.table.schema();
+        if !self.positions {
+            return schema;
+        }
+        let mut fields = schema.fields().to_vec();
+        fields.push(Arc::new(Field::new(ROW_POSITION, DataType::UInt64, false)));
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
     }
 
     fn table_type(&self) -> TableType {
@@ -171,7 +250,7 @@ impl TableProvider for StorageTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = self.table.schema();
+        let schema = self.schema();
         let projected = match projection {
             Some(p) => Arc::new(schema.project(p)?),
             None => schema.clone(),
@@ -220,6 +299,7 @@ impl TableProvider for StorageTable {
                 Arc::new(Partition {
                     table: self.table.clone(),
                     schema: projected.clone(),
+                    positions: self.positions,
                     queue: queue.clone(),
                     decoded: decoded.clone(),
                 }) as Arc<dyn PartitionStream>

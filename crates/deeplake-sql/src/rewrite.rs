@@ -61,7 +61,7 @@ fn norm_ident(i: &Ident) -> String {
     }
 }
 
-fn object_name(n: &ObjectName) -> Vec<String> {
+pub(crate) fn object_name(n: &ObjectName) -> Vec<String> {
     n.0.iter()
         .filter_map(|p| p.as_ident().map(norm_ident))
         .collect()

@@ -201,6 +201,11 @@ impl Table {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The global live index of fragment `i`'s first live row: the
+    /// position [`Table::take`] reads that row back by.
+    pub fn fragment_start(&self, i: usize) -> Option<u64> {
+        self.starts.get(i).copied()
+    }
 
     /// Every committed version number, oldest first.
     pub async fn versions(&self) -> Result<Vec<u64>> {
