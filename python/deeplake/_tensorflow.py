@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 
-from .dataset import _base, _scalar
+from .dataset import _DECODABLE, _base, _scalar
+
+_BATCH = 256
 
 
 def _spec(type_name: str, decode_images: bool) -> tf.TensorSpec:
@@ -32,18 +35,42 @@ def _spec(type_name: str, decode_images: bool) -> tf.TensorSpec:
 
 
 def make_dataset(rows: Any, columns: Optional[List[str]], decode_images: bool) -> tf.data.Dataset:
+    """Whole batches cross into TensorFlow and are split there (``unbatch``),
+    so rows are not paced by Python. Decoded images differ in size from row
+    to row, so a dataset with them crosses a row at a time."""
     names = columns if columns is not None else rows.columns
     signature: Dict[str, tf.TensorSpec] = {n: _spec(rows.schema[n], decode_images) for n in names}
+    per_row = decode_images and any(_base(rows.schema[n]) in _DECODABLE for n in names)
 
-    def generate():
+    def batches():
         start = 0
-        for batch in rows.batches(256, columns=names, decode_images=decode_images):
+        for batch in rows.batches(_BATCH, columns=names, decode_images=decode_images):
             count = len(batch[names[0]]) if names else 0
-            for i in range(count):
-                yield {n: _value(batch[n][i], n, start + i, signature[n]) for n in names}
+            yield start, count, batch
             start += count
 
-    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+    if per_row:
+
+        def generate_rows():
+            for start, count, batch in batches():
+                for i in range(count):
+                    yield {n: _value(batch[n][i], n, start + i, signature[n]) for n in names}
+
+        return tf.data.Dataset.from_generator(generate_rows, output_signature=signature)
+
+    def generate_batches():
+        for start, _, batch in batches():
+            yield {n: _column(batch[n], n, start, signature[n]) for n in names}
+
+    batched = {n: tf.TensorSpec(shape=(None, *s.shape), dtype=s.dtype) for n, s in signature.items()}
+    return tf.data.Dataset.from_generator(generate_batches, output_signature=batched).unbatch()
+
+
+def _null(name: str, row: int) -> ValueError:
+    return ValueError(
+        f"column {name!r} is NULL at row {row} and tf.data has no NULL: "
+        f"leave those rows out, e.g. ds.query(\"SELECT * WHERE {name} IS NOT NULL\").tensorflow()"
+    )
 
 
 def _value(v: Any, name: str, row: int, spec: tf.TensorSpec) -> Any:
@@ -53,8 +80,15 @@ def _value(v: Any, name: str, row: int, spec: tf.TensorSpec) -> Any:
     if v is None:
         if spec.dtype == tf.string:
             return b""
-        raise ValueError(
-            f"column {name!r} is NULL at row {row} and tf.data has no NULL: "
-            f"leave those rows out, e.g. ds.query(\"SELECT * WHERE {name} IS NOT NULL\").tensorflow()"
-        )
+        raise _null(name, row)
     return _scalar(v)
+
+
+def _column(values: Any, name: str, start: int, spec: tf.TensorSpec) -> Any:
+    """A batch's column as one array, NULLs handled as in ``_value``."""
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return values.astype(spec.dtype.as_numpy_dtype, copy=False)
+    cells = [_value(v, name, start + i, spec) for i, v in enumerate(values)]
+    if spec.dtype == tf.string:
+        return np.array(cells, dtype=object)
+    return np.array(cells, dtype=spec.dtype.as_numpy_dtype)

@@ -214,6 +214,20 @@ def test_tensorflow(client, images):
     assert first["embedding"].shape == (32, 4)
 
 
+def test_tensorflow_without_images_crosses_in_batches(client, images):
+    import tensorflow as tf
+    ds = client.open_table("pics")
+    rows = list(ds.tensorflow(columns=["label", "caption", "embedding"]))
+    assert len(rows) == 300
+    assert rows[0]["label"].dtype == tf.int32 and rows[0]["embedding"].dtype == tf.float32
+    assert [int(r["label"]) for r in rows] == [i % 7 for i in range(300)]
+    assert [bytes(r["caption"].numpy()) for r in rows] == [f"tile {i}".encode() for i in range(300)]
+    np.testing.assert_array_equal(np.stack([r["embedding"].numpy() for r in rows]), ds["embedding"][:])
+    # Undecoded images are their encoded bytes.
+    encoded = next(iter(ds.tensorflow(columns=["image"], decode_images=False)))["image"]
+    np.testing.assert_array_equal(np.array(Image.open(io.BytesIO(encoded.numpy()))), images[0])
+
+
 def test_tensorflow_nulls(client):
     import tensorflow as tf
     client.ingest("holes", {"n": [1, 2, None, 4], "t": ["a", None, "c", "d"]})
