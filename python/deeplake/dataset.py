@@ -395,6 +395,14 @@ class View(_Rows):
     def query(self, sql: str, params: Any = None) -> "View":
         raise NotImplementedError("query a Dataset: views are already query results")
 
+    def _spans(self, size: int, drop_last: bool) -> Iterator[slice]:
+        """The row ranges of ``batches(size, drop_last)``, in order."""
+        n = len(self)
+        for start in range(0, n, size):
+            if drop_last and start + size > n:
+                break
+            yield slice(start, start + size)
+
 
 class RowsView(View):
     """The rows of a dataset (at its version) a ``SELECT *`` picked, held as
@@ -420,11 +428,8 @@ class RowsView(View):
         return self._native.take(self._positions[np.asarray(rows, dtype=np.int64)].tolist(), columns)
 
     def _record_batches(self, size, drop_last, columns):
-        n = len(self._positions)
-        for start in range(0, n, size):
-            if drop_last and start + size > n:
-                break
-            yield self._native.take(self._positions[start : start + size].tolist(), columns)
+        for span in self._spans(size, drop_last):
+            yield self._native.take(self._positions[span].tolist(), columns)
 
     def _source(self):
         c = self._client
@@ -449,11 +454,8 @@ class ResultView(View):
 
     def _record_batches(self, size, drop_last, columns):
         t = self._table if columns is None else self._table.select(columns)
-        n = t.num_rows
-        for start in range(0, n, size):
-            if drop_last and start + size > n:
-                break
-            yield t.slice(start, size)
+        for span in self._spans(size, drop_last):
+            yield t.slice(span.start, size)
 
     def to_arrow(self):
         return self._table
