@@ -152,7 +152,7 @@ fn ingest_command_takes_files_and_reports_failures_by_class() {
     let again = deeplake(dir.path(), &["ingest", "docs", &n]);
     assert_eq!(
         String::from_utf8_lossy(&again.stderr).trim(),
-        "TableError: Table 'docs' already exists"
+        "TableError: Table already exists: 'docs'"
     );
     let appended = deeplake(dir.path(), &["ingest", "docs", &n, "--mode", "append"]);
     assert!(

@@ -246,9 +246,7 @@ impl Client {
         let mut exists =
             block(&self.rt, self.location.table_exists(table)).map_err(create_failed)?;
         if exists && opts.mode == Mode::Create {
-            return Err(ClientError::Table(format!(
-                "Table '{table}' already exists"
-            )));
+            return Err(ClientError::table_exists(table));
         }
         let mut input = data;
         let (handle, batch) = loop {
@@ -278,11 +276,7 @@ impl Client {
                     exists = true;
                     break (block(&self.rt, self.location.open_table(table))?, batch);
                 }
-                Err(StorageError::TableExists(_)) => {
-                    return Err(ClientError::Table(format!(
-                        "Table '{table}' already exists"
-                    )))
-                }
+                Err(StorageError::TableExists(_)) => return Err(ClientError::table_exists(table)),
                 Err(e) => return Err(create_failed(e)),
             }
         };

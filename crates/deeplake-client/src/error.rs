@@ -39,6 +39,11 @@ impl ClientError {
         }
     }
 
+    /// The spec's "Table already exists", naming the table after it.
+    pub fn table_exists(table: &str) -> ClientError {
+        ClientError::Table(format!("Table already exists: '{table}'"))
+    }
+
     /// True for `AuthError` and its subclass `TokenError`.
     pub fn is_auth(&self) -> bool {
         matches!(self, ClientError::Auth(_) | ClientError::Token(_))

@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_schema::{Field, Schema};
-use deeplake_types::{build_array, coerce_array, infer_type, resolve_size, Column, SpecType};
+use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, Schema};
+use deeplake_types::{
+    build_array, cell, coerce_array, infer_type, resolve_size, Column, SpecType, Value,
+};
 
 use crate::error::{ClientError, Result};
 
@@ -157,12 +159,52 @@ pub fn prepare(
         .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
 }
 
+/// A VIDEO column given as file paths holds each file's bytes, as the
+/// reference stores it (whole, not cut into segments: that is what a FILE
+/// column does). Bytes pass through; nulls stay null.
+fn video_bytes(name: &str, col: Column) -> Result<Column> {
+    let values = match col {
+        Column::Values(v) => v,
+        Column::Arrow(a) if a.data_type() == &DataType::Utf8 => (0..a.len())
+            .map(|row| cell(a.as_ref(), SpecType::Text, row))
+            .collect::<Result<Vec<_>, _>>()?,
+        arrow => return Ok(arrow),
+    };
+    values
+        .into_iter()
+        .map(|v| match v {
+            Value::Str(path) => {
+                std::fs::read(&path)
+                    .map(Value::Bytes)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            ClientError::Ingest(format!("File not found: {path}"))
+                        }
+                        _ => ClientError::Ingest(format!(
+                            "Failed to ingest data: Failed to read {path}: {e}"
+                        )),
+                    })
+            }
+            v @ (Value::Bytes(_) | Value::Null) => Ok(v),
+            other => Err(ClientError::Ingest(format!(
+                "VIDEO column '{name}': expected file path or bytes, got {}.",
+                other.kind()
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Column::Values)
+}
+
 fn type_column(name: &str, col: Column, target: Option<SpecType>) -> Result<(SpecType, ArrayRef)> {
     if target == Some(SpecType::File) {
         return Err(ClientError::Ingest(format!(
             "Column '{name}' is declared FILE; file ingestion is handled by the file pipeline, not column ingest."
         )));
     }
+    let col = match target {
+        Some(SpecType::Video) => video_bytes(name, col)?,
+        _ => col,
+    };
     match col {
         Column::Values(values) => {
             let ty = match target {

@@ -1,6 +1,8 @@
 //! SQL from the client: `query(sql, params)` and the fluent
 //! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
 
+use std::time::Duration;
+
 use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
 use deeplake_types::Value;
 
@@ -18,15 +20,48 @@ impl Client {
     /// Runs one SQL statement (`$1..$n` bound to `params`) and returns its
     /// rows in column order. Every failure is a `TableError("Query failed: ...")`.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        Ok(rows(&self.query_arrow(sql, params)?)?)
+        self.query_within(sql, params, None)
     }
 
     /// Like [`Client::query`], as Arrow record batches (for large results).
     pub fn query_arrow(&self, sql: &str, params: &[Value]) -> Result<QueryOutput> {
+        self.query_arrow_within(sql, params, None)
+    }
+
+    /// [`Client::query`] cancelled once `timeout` passes (the reference's
+    /// `query(sql, params, timeout=60)`), worded as PostgreSQL words a
+    /// statement timeout.
+    pub fn query_within(
+        &self,
+        sql: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Row>> {
+        Ok(rows(&self.query_arrow_within(sql, params, timeout)?)?)
+    }
+
+    /// [`Client::query_arrow`] with a timeout, as [`Client::query_within`].
+    pub fn query_arrow_within(
+        &self,
+        sql: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+    ) -> Result<QueryOutput> {
         let engine = self.sql.clone();
-        Ok(block(&self.rt, async move {
-            engine.execute(sql, params).await
-        })?)
+        let run = engine.execute(sql, params);
+        let out = block(&self.rt, async move {
+            match timeout {
+                // Dropping the plan's stream stops its partitions.
+                Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
+                    ClientError::Table(format!(
+                        "Query failed: canceling statement due to statement timeout ({} s)",
+                        limit.as_secs_f64()
+                    ))
+                }),
+                None => Ok(run.await),
+            }
+        })?;
+        Ok(out?)
     }
 
     /// The fluent query builder over `table`.

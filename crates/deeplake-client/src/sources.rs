@@ -31,7 +31,7 @@ struct Target {
 impl Client {
     /// Opens or creates `table` for rows of `schema` under `mode`.
     fn open_for_write(&self, table: &str, mode: Mode, schema: &SchemaRef) -> Result<Target> {
-        let exists_error = || ClientError::Table(format!("Table '{table}' already exists"));
+        let exists_error = || ClientError::table_exists(table);
         let open = |append: bool| -> Result<Target> {
             Ok(Target {
                 table: block(&self.rt, self.location.open_table(table))?,

@@ -466,7 +466,7 @@ fn existing_tables_need_an_explicit_mode() {
         .ingest("t", vec![ints("id", 3..4)], IngestOptions::default())
         .err()
         .unwrap();
-    assert_eq!(err, ClientError::Table("Table 't' already exists".into()));
+    assert_eq!(err, ClientError::Table("Table already exists: 't'".into()));
 
     // Append: missing columns become null, types follow the table.
     let append = || IngestOptions {
@@ -828,4 +828,106 @@ fn works_from_inside_an_async_runtime() {
             .unwrap();
         assert_eq!(c.open_table("t").unwrap().len(), 3);
     });
+}
+
+#[test]
+fn queries_stop_at_their_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest("n", vec![ints("n", 0..1500)], IngestOptions::default())
+        .unwrap();
+    // 1500^3 rows to sum: far longer than the limit.
+    let heavy = "SELECT sum(a.n * b.n + c.n) AS s FROM n a, n b, n c";
+    let started = std::time::Instant::now();
+    let err = c
+        .query_within(heavy, &[], Some(std::time::Duration::from_millis(200)))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Table(
+            "Query failed: canceling statement due to statement timeout (0.2 s)".into()
+        )
+    );
+    // Cancelled, not run to the end in the background of the call.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let rows = c
+        .query_within(
+            "SELECT count(*) AS c FROM n",
+            &[],
+            Some(std::time::Duration::from_secs(60)),
+        )
+        .unwrap();
+    assert_eq!(rows[0].get("c"), Some(&Value::Int(1500)));
+}
+
+#[test]
+fn video_columns_read_file_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let clip = dir.path().join("clip.webm");
+    std::fs::write(&clip, b"\x1a\x45\xdf\xa3 not really a video").unwrap();
+    let path = clip.display().to_string();
+    c.ingest(
+        "clips",
+        vec![col(
+            "video",
+            vec![
+                Value::Str(path.clone()),
+                Value::Bytes(b"raw".to_vec()),
+                Value::Null,
+            ],
+        )],
+        opts_schema(&[("video", "VIDEO")]),
+    )
+    .unwrap();
+    let ds = c.open_table("clips").unwrap();
+    let got: Vec<Option<Value>> = (0..3)
+        .map(|i| ds.get(i).unwrap().get("video").cloned())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Some(Value::Bytes(std::fs::read(&clip).unwrap())),
+            Some(Value::Bytes(b"raw".to_vec())),
+            Some(Value::Null)
+        ]
+    );
+    // Also from an Arrow string column, and on append to a VIDEO table.
+    let arrow: ArrayRef = Arc::new(arrow_array::StringArray::from(vec![path.as_str()]));
+    let append = IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    c.ingest(
+        "clips",
+        vec![("video".into(), Column::Arrow(arrow))],
+        append,
+    )
+    .unwrap();
+    let last = c.open_table("clips").unwrap().get(3).unwrap();
+    assert_eq!(
+        last.get("video"),
+        Some(&Value::Bytes(std::fs::read(&clip).unwrap()))
+    );
+    let missing = dir.path().join("gone.mp4").display().to_string();
+    for (value, message) in [
+        (
+            Value::Str(missing.clone()),
+            format!("File not found: {missing}"),
+        ),
+        (
+            Value::Int(3),
+            "VIDEO column 'video': expected file path or bytes, got int.".to_string(),
+        ),
+    ] {
+        let err = c
+            .ingest(
+                "bad",
+                vec![col("video", vec![value])],
+                opts_schema(&[("video", "VIDEO")]),
+            )
+            .unwrap_err();
+        assert_eq!(err, ClientError::Ingest(message));
+    }
+    assert!(!c.list_tables().unwrap().contains(&"bad".to_string()));
 }

@@ -656,11 +656,11 @@ fn argument_errors_and_missing_tools() {
     for (file, message) in [
         (
             video.as_path(),
-            "ffprobe not found: install it with apt-get install ffmpeg",
+            "ffmpeg not found (ffprobe is missing): install it with sudo apt-get install ffmpeg",
         ),
         (
             pdf.as_path(),
-            "mutool not found: install it with apt-get install mupdf-tools",
+            "mutool not found: install it with sudo apt-get install mupdf-tools",
         ),
     ] {
         let mut opts = opts_schema(&[("path", "FILE")]);

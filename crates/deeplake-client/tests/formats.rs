@@ -181,6 +181,15 @@ fn coco_panoptic_rows_match_the_annotations() {
         .ingest_format("panoptic", &mut coco, IngestOptions::default())
         .unwrap();
     assert_eq!((r.row_count, r.skipped), (3, 1));
+    // The same rows in batches of two, counting the skipped image as it goes.
+    let small = CocoPanoptic::new(&images, &masks, &ann_path).with_batch_size(2);
+    let mut batches = small.batches().unwrap();
+    let sizes: Vec<usize> = batches.by_ref().map(|b| b.unwrap()[0].1.len()).collect();
+    assert_eq!((sizes, batches.skipped()), (vec![2, 1], 1));
+    let zero = CocoPanoptic::new(&images, &masks, &ann_path).with_batch_size(0);
+    assert!(zero
+        .batches()
+        .is_err_and(|e| e.to_string().contains("batch_size")));
     let t = column_types(&c, "panoptic");
     assert_eq!(t["image"], "IMAGE");
     assert_eq!(t["mask"], "SEGMENT_MASK");

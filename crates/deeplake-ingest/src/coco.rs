@@ -7,9 +7,14 @@
 //!
 //! An image or mask file that is missing is skipped and counted; a missing
 //! annotations file or directory is an error before anything is read.
+//!
+//! [`CocoPanoptic::batches`] is an owned iterator so that the Python
+//! package can hand the same batches to a user's `normalize()` loop.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use deeplake_types::{Column, Value};
 use serde_json::Value as Json;
@@ -17,15 +22,17 @@ use serde_json::Value as Json;
 use crate::error::{IngestError, Result};
 use crate::format::{Batch, Format};
 
-/// Rows per yielded batch.
-const BATCH_ROWS: usize = 100;
+/// Rows per yielded batch unless told otherwise (the reference's 100).
+const COCO_BATCH_ROWS: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct CocoPanoptic {
     images_dir: PathBuf,
     masks_dir: PathBuf,
     annotations: PathBuf,
-    skipped: u64,
+    batch_rows: usize,
+    /// Shared with the batches of the latest `normalize()`.
+    skipped: Arc<AtomicU64>,
 }
 
 impl CocoPanoptic {
@@ -38,8 +45,29 @@ impl CocoPanoptic {
             images_dir: images_dir.into(),
             masks_dir: masks_dir.into(),
             annotations: annotations.into(),
-            skipped: 0,
+            batch_rows: COCO_BATCH_ROWS,
+            skipped: Arc::default(),
         }
+    }
+
+    /// Rows per batch; zero is an error when the batches are made.
+    pub fn with_batch_size(mut self, rows: usize) -> CocoPanoptic {
+        self.batch_rows = rows;
+        self
+    }
+
+    /// The batches, reading each image and mask as its batch is made.
+    pub fn batches(&self) -> Result<CocoBatches> {
+        if self.batch_rows == 0 {
+            return Err(IngestError::Invalid(
+                "batch_size must be a positive integer.".into(),
+            ));
+        }
+        Ok(CocoBatches {
+            entries: self.entries()?.into_iter(),
+            rows: self.batch_rows,
+            skipped: Arc::new(AtomicU64::new(0)),
+        })
     }
 }
 
@@ -152,33 +180,39 @@ impl Format for CocoPanoptic {
     }
 
     fn normalize(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + Send + '_>> {
-        self.skipped = 0;
-        let entries = self.entries()?.into_iter();
-        Ok(Box::new(Batches {
-            entries,
-            skipped: &mut self.skipped,
-        }))
+        let batches = self.batches()?;
+        self.skipped = batches.skipped.clone();
+        Ok(Box::new(batches))
     }
 
     fn skipped(&self) -> u64 {
-        self.skipped
+        self.skipped.load(Ordering::Relaxed)
     }
 }
 
-struct Batches<'a> {
+/// The batches of one pass over a COCO panoptic set.
+pub struct CocoBatches {
     entries: std::vec::IntoIter<Entry>,
-    skipped: &'a mut u64,
+    rows: usize,
+    skipped: Arc<AtomicU64>,
 }
 
-impl Iterator for Batches<'_> {
+impl CocoBatches {
+    /// Annotated images passed over so far because a file was missing.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+}
+
+impl Iterator for CocoBatches {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
         let mut cols: [Vec<Value>; 8] = Default::default();
-        while cols[0].len() < BATCH_ROWS {
+        while cols[0].len() < self.rows {
             let Some(e) = self.entries.next() else { break };
             let (Ok(image), Ok(mask)) = (std::fs::read(&e.image), std::fs::read(&e.mask)) else {
-                *self.skipped += 1;
+                self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
             let row = [

@@ -5,10 +5,16 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// A required external program is not installed.
-    #[error("{tool} not found: install it with apt-get install {package}")]
+    /// A required external program is not installed. Worded by the suite
+    /// the user knows ("ffmpeg not found" for a missing ffprobe too, as the
+    /// spec's error table has it), naming the program when it differs.
+    #[error(
+        "{suite} not found{}: install it with sudo apt-get install {package}",
+        missing_program(suite, tool)
+    )]
     MissingTool {
         tool: &'static str,
+        suite: &'static str,
         package: &'static str,
     },
     #[error("File not found: {}", .0.display())]
@@ -23,6 +29,14 @@ pub enum IngestError {
     /// Failure outside any one file (temporary space, a worker dying).
     #[error("{0}")]
     Internal(String),
+}
+
+fn missing_program(suite: &str, tool: &str) -> String {
+    if suite == tool {
+        String::new()
+    } else {
+        format!(" ({tool} is missing)")
+    }
 }
 
 impl IngestError {

@@ -19,7 +19,7 @@ mod tools;
 mod video;
 
 pub use chunk::Chunking;
-pub use coco::CocoPanoptic;
+pub use coco::{CocoBatches, CocoPanoptic};
 pub use error::{IngestError, Result};
 pub use format::{Batch, Format};
 pub use hf::{HfEnv, HuggingFace, CLASS_NAMES_KEY};

@@ -8,23 +8,27 @@ use std::process::{Command, Output, Stdio};
 
 use crate::error::{IngestError, Result};
 
-/// A program and the Debian package that ships it.
+/// A program, the suite users know it by, and the Debian package that ships it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tool {
     pub name: &'static str,
+    pub suite: &'static str,
     pub package: &'static str,
 }
 
 pub const FFMPEG: Tool = Tool {
     name: "ffmpeg",
+    suite: "ffmpeg",
     package: "ffmpeg",
 };
 pub const FFPROBE: Tool = Tool {
     name: "ffprobe",
+    suite: "ffmpeg",
     package: "ffmpeg",
 };
 pub const MUTOOL: Tool = Tool {
     name: "mutool",
+    suite: "mutool",
     package: "mupdf-tools",
 };
 
@@ -53,6 +57,7 @@ impl Tools {
             .find(|p| is_executable(p))
             .ok_or(IngestError::MissingTool {
                 tool: tool.name,
+                suite: tool.suite,
                 package: tool.package,
             })
     }
@@ -119,12 +124,17 @@ mod tests {
         let err = tools.find(FFMPEG).err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("ffmpeg not found: install it with apt-get install ffmpeg")
+            Some("ffmpeg not found: install it with sudo apt-get install ffmpeg")
+        );
+        let err = tools.find(FFPROBE).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("ffmpeg not found (ffprobe is missing): install it with sudo apt-get install ffmpeg")
         );
         let err = tools.find(MUTOOL).err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("mutool not found: install it with apt-get install mupdf-tools")
+            Some("mutool not found: install it with sudo apt-get install mupdf-tools")
         );
     }
 

@@ -4,7 +4,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StorageError {
-    #[error("Table '{0}' already exists")]
+    /// Worded with the spec's "Table already exists", which agents match on.
+    #[error("Table already exists: '{0}'")]
     TableExists(String),
     #[error("Table '{0}' does not exist")]
     TableNotFound(String),
