@@ -96,7 +96,7 @@ def ours(out):
     result = {
         "ingest": ingest,
         "pytorch": loader_rate(ds.pytorch(), "image"),
-        "batches": batches_rate(lambda: ds.batches(256)),
+        "batches": batches_rate(lambda: ds.batches(256, decode_images=False)),
         "batches_decoded": batches_rate(lambda: ds.batches(256, decode_images=True)),
     }
     print(json.dumps(result))

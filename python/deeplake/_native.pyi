@@ -31,8 +31,10 @@ class NativeClient:
         chunk_overlap: int = 200,
         mode: str = "create",
         workers: int = 4,
+        pdf_dpi: int = 300,
     ) -> Dict[str, Any]:
-        """Columns (lists, numpy or pyarrow arrays) into a table; returns
+        """Columns (lists, numpy or pyarrow arrays) into a table, or a
+        Hugging Face dataset when a column is named ``_huggingface``; returns
         ``{"table_name", "row_count", "dataset_path"}``."""
     def ingest_format(
         self,
@@ -43,22 +45,16 @@ class NativeClient:
         chunk_size: int = 1000,
         chunk_overlap: int = 200,
         mode: str = "create",
-        coco: Optional[Tuple[str, str, str]] = None,
+        coco: Optional[Tuple[str, str, str, int]] = None,
     ) -> Dict[str, Any]:
         """A format object's ``normalize()`` batches, or COCO panoptic when
-        ``coco`` is ``(images_dir, masks_dir, annotations)``."""
-    def ingest_huggingface(
-        self,
-        table: str,
-        name: str,
-        split: Optional[str] = None,
-        config: Optional[str] = None,
-        schema: Optional[List[Tuple[str, str]]] = None,
-        on_progress: Optional[Progress] = None,
-        mode: str = "create",
-    ) -> Dict[str, Any]: ...
-    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Dict[str, Any]]: ...
-    def query_arrow(self, sql: str, params: Optional[Sequence[Any]] = None) -> Tuple[Any, List[Any]]:
+        ``coco`` is ``(images_dir, masks_dir, annotations, batch_size)``."""
+    def query(
+        self, sql: str, params: Optional[Sequence[Any]] = None, timeout: Optional[float] = None
+    ) -> List[Dict[str, Any]]: ...
+    def query_arrow(
+        self, sql: str, params: Optional[Sequence[Any]] = None, timeout: Optional[float] = None
+    ) -> Tuple[Any, List[Any]]:
         """``(pyarrow.Schema, [pyarrow.RecordBatch])``."""
     def select_sql(
         self,
@@ -97,6 +93,15 @@ class NativeDataset:
 class NativeBatches(Iterator[Any]):
     def __iter__(self) -> "NativeBatches": ...
     def __next__(self) -> Any: ...
+
+class NativeCocoBatches(Iterator[Dict[str, List[Any]]]):
+    """COCO panoptic batches as ``dict[str, list]`` (JSON columns as text)."""
+
+    def __init__(self, images_dir: str, masks_dir: str, annotations: str, batch_size: int = 100) -> None: ...
+    def __iter__(self) -> "NativeCocoBatches": ...
+    def __next__(self) -> Dict[str, List[Any]]: ...
+    @property
+    def skipped(self) -> int: ...
 
 def decode_images(array: Any) -> List[Optional[Tuple[bytearray, int, int, int]]]:
     """Decodes a pyarrow binary array of encoded images: ``(pixels, height,

@@ -2,9 +2,15 @@
 ``View`` (a query's result), with one iteration API.
 
 Reads go through the native core with the GIL released and come back as
-Arrow; numeric and embedding columns become numpy arrays without a copy,
-text becomes lists of ``str``, and images are decoded to ``H x W x C``
-``uint8`` arrays when asked for.
+Arrow; numeric and embedding columns become numpy arrays without a copy and
+text becomes lists of ``str``.
+
+Images (IMAGE columns) are decoded to ``H x W x C`` ``uint8`` arrays by
+every read: ``ds[i]["image"]``, ``for row in ds``, ``ds["image"][a:b]``,
+``ds[a:b]``, ``batches()``, ``pytorch()`` and ``tensorflow()``. The one flag
+``decode_images=False`` gives the stored (encoded) bytes instead; it is a
+keyword of ``batches``, ``pytorch``, ``tensorflow``, ``Row.get``,
+``Row.get_async``, ``Row.to_dict`` and ``ColumnView.numpy``.
 """
 
 from __future__ import annotations
@@ -101,9 +107,10 @@ class ColumnView:
         idx = self._rows._indices(key)
         return self._rows._columns(idx, [self.name], decode_images=True)[self.name]
 
-    def numpy(self) -> Any:
+    def numpy(self, decode_images: bool = True) -> Any:
         """The whole column."""
-        return self[:]
+        idx = list(range(len(self)))
+        return self._rows._columns(idx, [self.name], decode_images=decode_images)[self.name]
 
     def __repr__(self) -> str:
         return f"ColumnView({self.name!r}, rows={len(self)})"
@@ -112,23 +119,40 @@ class ColumnView:
 class Row:
     """``ds[i]``: one row, read a column at a time. ``row["col"]`` reads now;
     ``await row.get_async("col")`` reads on a worker thread, so several
-    columns or rows load concurrently (``asyncio.gather``)."""
+    columns or rows load concurrently (``asyncio.gather``). A row from
+    ``for row in ds`` already holds its values, read with its batch."""
 
-    def __init__(self, rows: "_Rows", index: int) -> None:
+    def __init__(self, rows: "_Rows", index: int, values: Optional[Dict[str, Any]] = None) -> None:
         self._rows = rows
         self.index = index
+        # Stored (undecoded) cells, when the row came with its batch.
+        self._values = values
+
+    def get(self, column: str, decode_images: bool = True) -> Any:
+        """The value of ``column``; images decoded unless ``decode_images=False``."""
+        if self._values is None:
+            got = self._rows._columns([self.index], self._rows._check_columns([column]), decode_images)
+            return _scalar(got[column][0])
+        if column not in self._values:
+            self._rows._check_columns([column])
+        value = self._values[column]
+        if decode_images and value is not None and _base(self._rows._types.get(column, "")) in _DECODABLE:
+            return _decode(pa.array([value], type=pa.binary()))[0]
+        return value
 
     def __getitem__(self, column: str) -> Any:
-        return self._rows._cell(self.index, column)
+        return self.get(column)
 
-    async def get_async(self, column: str) -> Any:
+    async def get_async(self, column: str, decode_images: bool = True) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.__getitem__, column)
+        return await loop.run_in_executor(None, self.get, column, decode_images)
 
     def keys(self) -> List[str]:
         return self._rows.columns
 
     def to_dict(self, decode_images: bool = True) -> Dict[str, Any]:
+        if self._values is not None:
+            return {k: self.get(k, decode_images) for k in self._values}
         got = self._rows._columns([self.index], None, decode_images=decode_images)
         return {k: _scalar(v[0]) for k, v in got.items()}
 
@@ -226,11 +250,15 @@ class _Rows:
             return Row(self, self._index(key))
         return self._columns(self._indices(key), None, decode_images=True)
 
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        for batch in self.batches(100):
+    def __iter__(self) -> Iterator[Row]:
+        """``Row`` objects in order, read 100 rows at a time; a row's images
+        are decoded when its value is asked for."""
+        start = 0
+        for batch in self.batches(100, decode_images=False):
             n = len(next(iter(batch.values()))) if batch else 0
             for i in range(n):
-                yield {k: _scalar(v[i]) for k, v in batch.items()}
+                yield Row(self, start + i, {k: _scalar(v[i]) for k, v in batch.items()})
+            start += n
 
     def batches(
         self,
@@ -238,11 +266,12 @@ class _Rows:
         drop_last: bool = False,
         *,
         columns: Optional[Sequence[str]] = None,
-        decode_images: bool = False,
+        decode_images: bool = True,
     ) -> Iterator[Dict[str, Any]]:
         """Batches of ``batch_size`` rows in order: numeric and embedding
         columns as numpy arrays shaped ``(n, ...)``, text as lists, images as
-        bytes or, with ``decode_images=True``, ``H x W x C`` uint8 arrays."""
+        ``H x W x C`` uint8 arrays (stacked when they share a shape) or, with
+        ``decode_images=False``, their stored bytes."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         cols = self._check_columns(columns)
@@ -314,19 +343,40 @@ class Dataset(_Rows):
     """A table opened for training, at one committed version; ``refresh()``
     moves to the newest."""
 
-    def __init__(self, client: "Client", name: str, native: Any) -> None:
+    def __init__(self, client: "Client", name: str, native: Any, read_only: bool = False) -> None:
         self._client = client
         self._name = name
         self._native = native
+        self._read_only = read_only
         self._types = dict(native.schema())
 
     @classmethod
-    def _open(cls, client: "Client", name: str) -> "Dataset":
-        return cls(client, name, client._native.open_table(name))
+    def _open(cls, client: "Client", name: str, read_only: bool = False) -> "Dataset":
+        return cls(client, name, client._native.open_table(name), read_only)
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened with ``open_table(name, read_only=True)``."""
+        return self._read_only
+
+    def append(self, data: Any, *, schema: Optional[Dict[str, str]] = None) -> int:
+        """Appends rows (a dict of columns, as ``Client.ingest`` takes) as one
+        commit and moves this dataset to the new version; returns the number
+        of rows written."""
+        from .managed.errors import TableError
+
+        if self._read_only:
+            raise TableError(
+                f"Table '{self._name}' is open read-only: open it with "
+                f"open_table({self._name!r}, read_only=False) to append."
+            )
+        written = self._client.ingest(self._name, data, schema=schema, mode="append")["row_count"]
+        self.refresh()
+        return written
 
     @property
     def version(self) -> int:
@@ -349,7 +399,7 @@ class Dataset(_Rows):
 
     def checkout(self, version: int) -> "Dataset":
         """The same table as of an earlier committed version."""
-        return Dataset(self._client, self._name, self._native.checkout(version))
+        return Dataset(self._client, self._name, self._native.checkout(version), self._read_only)
 
     def _title(self) -> str:
         return f"Dataset {self._name!r}: version {self.version}"
@@ -393,7 +443,14 @@ class View(_Rows):
         return f"View of {self._name!r}"
 
     def query(self, sql: str, params: Any = None) -> "View":
-        raise NotImplementedError("query a Dataset: views are already query results")
+        """Views are not queried again: a ``TableError`` says what to do."""
+        from .managed.errors import TableError
+
+        raise TableError(
+            "A view cannot be queried: query the dataset once with every condition, "
+            "ds.query(\"SELECT * WHERE <this view's condition> AND <the new one>\"), "
+            "or filter the view's rows in pandas (view.to_pandas())."
+        )
 
     def _spans(self, size: int, drop_last: bool) -> Iterator[slice]:
         """The row ranges of ``batches(size, drop_last)``, in order."""

@@ -3,11 +3,12 @@
 //! runs everything heavy with the GIL released.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_pyarrow::ToPyArrow;
 use deeplake_client::{
-    Chunking, Client, ClientError, CocoPanoptic, FileOptions, Format, HfEnv, IngestOptions,
-    IngestResult, Mode, QueryOutput, Row, Value,
+    Chunking, Client, ClientError, CocoPanoptic, FileOptions, Format, IngestOptions, IngestResult,
+    Mode, QueryOutput, Row, Value,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -35,6 +36,7 @@ fn settings(
     chunk_size: i64,
     chunk_overlap: i64,
     workers: usize,
+    pdf_dpi: u32,
 ) -> PyResult<Settings> {
     let mode = mode
         .parse::<Mode>()
@@ -50,6 +52,7 @@ fn settings(
         files: FileOptions {
             workers,
             chunking,
+            pdf_dpi,
             ..FileOptions::default()
         },
     })
@@ -105,10 +108,7 @@ fn run_ingest(
     });
     match result {
         Ok(r) => result_dict(py, r),
-        Err(e) => {
-            let cause = failure.lock().ok().and_then(|mut f| f.take());
-            Err(errors::to_py(py, &e, cause))
-        }
+        Err(e) => Err(errors::ingest_failure(py, &e, &failure)),
     }
 }
 
@@ -160,6 +160,22 @@ pub fn to_values(values: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Vec<Value>> 
             })
         })
         .collect()
+}
+
+/// A timeout in seconds as a `Duration`; it must be a positive, finite number.
+fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) => Duration::try_from_secs_f64(t)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Some)
+            .ok_or_else(|| {
+                errors::client(ClientError::Table(format!(
+                    "Query failed: timeout must be a positive number of seconds, got {t}."
+                )))
+            }),
+    }
 }
 
 type Conditions<'py> = Vec<(String, Vec<Bound<'py, PyAny>>)>;
@@ -225,7 +241,7 @@ impl NativeClient {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (table, columns, schema=None, on_progress=None, chunk_size=1000, chunk_overlap=200, mode="create", workers=4))]
+    #[pyo3(signature = (table, columns, schema=None, on_progress=None, chunk_size=1000, chunk_overlap=200, mode="create", workers=4, pdf_dpi=300))]
     fn ingest(
         &self,
         py: Python<'_>,
@@ -237,8 +253,15 @@ impl NativeClient {
         chunk_overlap: i64,
         mode: &str,
         workers: usize,
+        pdf_dpi: i64,
     ) -> PyResult<Py<PyDict>> {
-        let settings = settings(schema, mode, chunk_size, chunk_overlap, workers)?;
+        // The range itself is checked with the other file options.
+        let pdf_dpi = u32::try_from(pdf_dpi).map_err(|_| {
+            errors::ingest(format!(
+                "pdf_dpi must be between 1 and 2400, got {pdf_dpi}."
+            ))
+        })?;
+        let settings = settings(schema, mode, chunk_size, chunk_overlap, workers, pdf_dpi)?;
         let data = columns
             .iter()
             .map(|(name, obj)| Ok((name.clone(), convert::column(name, obj)?)))
@@ -250,7 +273,8 @@ impl NativeClient {
     }
 
     /// A format object (`normalize()`, optional `schema()`) or the built-in
-    /// COCO panoptic reader when `coco` is `(images_dir, masks_dir, annotations)`.
+    /// COCO panoptic reader when `coco` is `(images_dir, masks_dir,
+    /// annotations, batch_size)`.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (table, format, schema=None, on_progress=None, chunk_size=1000, chunk_overlap=200, mode="create", coco=None))]
     fn ingest_format(
@@ -263,20 +287,23 @@ impl NativeClient {
         chunk_size: i64,
         chunk_overlap: i64,
         mode: &str,
-        coco: Option<(String, String, String)>,
+        coco: Option<(String, String, String, usize)>,
     ) -> PyResult<Py<PyDict>> {
-        let settings = settings(schema, mode, chunk_size, chunk_overlap, 4)?;
+        let settings = settings(schema, mode, chunk_size, chunk_overlap, 4, 300)?;
         let failure = Failure::default();
         let mut source: Box<dyn Format> = match coco {
-            Some((images, masks, annotations)) => {
-                Box::new(CocoPanoptic::new(images, masks, annotations))
+            Some((images, masks, annotations, rows)) => {
+                Box::new(CocoPanoptic::new(images, masks, annotations).with_batch_size(rows))
             }
             None => match PyFormat::new(&format, failure.clone()) {
                 Ok(f) => Box::new(f),
                 Err(e) => {
                     let message = remember(&failure, py, "format schema()", e);
-                    let cause = failure.lock().ok().and_then(|mut f| f.take());
-                    return Err(errors::to_py(py, &ClientError::Ingest(message), cause));
+                    return Err(errors::ingest_failure(
+                        py,
+                        &ClientError::Ingest(message),
+                        &failure,
+                    ));
                 }
             },
         };
@@ -286,53 +313,37 @@ impl NativeClient {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (table, name, split=None, config=None, schema=None, on_progress=None, mode="create"))]
-    fn ingest_huggingface(
-        &self,
-        py: Python<'_>,
-        table: &str,
-        name: &str,
-        split: Option<String>,
-        config: Option<String>,
-        schema: Option<Vec<(String, String)>>,
-        on_progress: Option<Py<PyAny>>,
-        mode: &str,
-    ) -> PyResult<Py<PyDict>> {
-        let settings = settings(schema, mode, 1000, 200, 4)?;
-        let client = self.inner.clone();
-        let env = HfEnv::from_env();
-        run_ingest(py, on_progress, Failure::default(), settings, move |opts| {
-            client.ingest_huggingface(table, name, split.as_deref(), config.as_deref(), &env, opts)
-        })
-    }
-
-    #[pyo3(signature = (sql, params=None))]
+    /// `timeout` is in seconds; `None` lets the query run to its end.
+    #[pyo3(signature = (sql, params=None, timeout=None))]
     fn query(
         &self,
         py: Python<'_>,
         sql: &str,
         params: Option<Vec<Bound<'_, PyAny>>>,
+        timeout: Option<f64>,
     ) -> PyResult<Py<PyList>> {
         let params = to_values(params)?;
+        let timeout = seconds(timeout)?;
         let rows = py
-            .detach(|| self.inner.query(sql, &params))
+            .detach(|| self.inner.query_within(sql, &params, timeout))
             .map_err(errors::client)?;
         rows_to_py(py, rows)
     }
 
     /// The result as `(pyarrow schema, [pyarrow RecordBatch])`, without
     /// going through Python objects.
-    #[pyo3(signature = (sql, params=None))]
+    #[pyo3(signature = (sql, params=None, timeout=None))]
     fn query_arrow(
         &self,
         py: Python<'_>,
         sql: &str,
         params: Option<Vec<Bound<'_, PyAny>>>,
+        timeout: Option<f64>,
     ) -> PyResult<(Py<PyAny>, Vec<Py<PyAny>>)> {
         let params = to_values(params)?;
+        let timeout = seconds(timeout)?;
         let out = py
-            .detach(|| self.inner.query_arrow(sql, &params))
+            .detach(|| self.inner.query_arrow_within(sql, &params, timeout))
             .map_err(errors::client)?;
         arrow_to_py(py, &out)
     }

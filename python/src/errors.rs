@@ -5,7 +5,9 @@
 //! hierarchy; Rust looks them up by name when it raises.
 
 use deeplake_client::ClientError;
-use pyo3::exceptions::PyRuntimeError;
+
+use crate::format::Failure;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 
 const ERRORS_MODULE: &str = "deeplake.managed.errors";
@@ -32,6 +34,18 @@ pub fn to_py(py: Python<'_>, e: &ClientError, cause: Option<PyErr>) -> PyErr {
         err.set_cause(py, Some(c));
     }
     err
+}
+
+/// The error an ingest ends with. A Ctrl-C (or any `KeyboardInterrupt`
+/// user code raised) is raised as itself, not as an `IngestError`: the
+/// interrupt is what the user did, and the table the call created has
+/// already been dropped like on any other failure.
+pub fn ingest_failure(py: Python<'_>, e: &ClientError, failure: &Failure) -> PyErr {
+    let cause = failure.lock().ok().and_then(|mut f| f.take());
+    match cause {
+        Some(c) if c.is_instance_of::<PyKeyboardInterrupt>(py) => c,
+        cause => to_py(py, e, cause),
+    }
 }
 
 /// Shorthand for the common case of no user exception to chain.

@@ -1,6 +1,7 @@
 //! The native core of the `deeplake` Python package (`deeplake._native`).
 
 mod client;
+mod coco;
 mod convert;
 mod dataset;
 mod errors;
@@ -13,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::NativeClient>()?;
     m.add_class::<dataset::NativeDataset>()?;
     m.add_class::<dataset::NativeBatches>()?;
+    m.add_class::<coco::NativeCocoBatches>()?;
     m.add_function(wrap_pyfunction!(dataset::decode_images, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -150,10 +150,10 @@ class ImageFolderWithEmbeddings:
             yield {k: [d[k] for d in batch] for k in batch[0]}
 
 
-def test_spec_format_csv_with_images(client, tmp_path):
+def test_spec_format_csv_with_images(client, tmp_path, monkeypatch):
     from PIL import Image
 
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     os.makedirs("images")
     lines = ["image_file,label,confidence"]
     for i, t in enumerate(tiles(250)):
@@ -317,3 +317,148 @@ def test_text_chunking_options(client, files):
     assert r["row_count"] == len(texts) > 50 and max(len(t) for t in texts) <= 550
     with pytest.raises(IngestError, match="chunk_size must be positive"):
         client.ingest("bad", {"path": [str(files / "notes.txt")]}, schema={"path": "FILE"}, chunk_size=0)
+
+
+def _coco(files):
+    from deeplake.managed.formats import CocoPanoptic
+
+    root = files / "coco"
+    return CocoPanoptic(images_dir=root / "train2017", masks_dir=root / "panoptic_train2017",
+                        annotations=root / "annotations" / "panoptic_train2017.json", batch_size=2)
+
+
+def test_coco_panoptic_is_a_format_object(client, files):
+    coco = _coco(files)
+    assert coco.schema() == {"image": "IMAGE", "mask": "SEGMENT_MASK", "segments_info": "JSON", "categories": "JSON"}
+    batches = list(coco.normalize())
+    # batch_size=2 over three annotated images: the spec's dict[str, list] batches.
+    assert [len(b["image_id"]) for b in batches] == [2, 1]
+    assert all(set(b) == {"image_id", "image", "mask", "width", "height", "filename", "segments_info", "categories"}
+               for b in batches)
+    with open(files / "coco" / "annotations" / "panoptic_train2017.json") as f:
+        truth = json.load(f)
+    first = batches[0]
+    assert first["image_id"] == [1, 2] and first["filename"] == ["000000000001.jpg", "000000000002.jpg"]
+    assert first["image"][0] == (files / "coco" / "train2017" / "000000000001.jpg").read_bytes()
+    assert first["mask"][1] == (files / "coco" / "panoptic_train2017" / "000000000002.png").read_bytes()
+    assert json.loads(first["segments_info"][0]) == truth["annotations"][0]["segments_info"]
+    assert isinstance(first["width"][0], int) and first["width"][0] == truth["images"][0]["width"]
+    # A format loop that knows nothing of COCO ingests it as any format.
+
+    class Wrapped:
+        def schema(self):
+            return coco.schema()
+
+        def normalize(self):
+            return coco.normalize()
+
+    r = client.ingest("wrapped", format=Wrapped())
+    native = client.ingest("native", format=coco)
+    assert r["row_count"] == native["row_count"] == 3
+    cols = "image_id, image, mask, width, height, filename, segments_info, categories"
+    assert client.query(f"SELECT {cols} FROM wrapped ORDER BY image_id") == \
+        client.query(f"SELECT {cols} FROM native ORDER BY image_id")
+    assert client.open_table("wrapped").schema == client.open_table("native").schema
+    with pytest.raises(IngestError, match="batch_size must be a positive integer"):
+        type(coco)("a", "b", "c", batch_size=0)
+    with pytest.raises(IngestError, match="^File not found: "):
+        type(coco)(files, files, files / "none.json").normalize()
+
+
+def test_coco_panoptic_subclasses_are_honoured(client, files):
+    from deeplake.managed.formats import CocoPanoptic
+
+    class Wide(CocoPanoptic):
+        """Keeps only wide images and adds a column."""
+
+        def normalize(self):
+            for b in super().normalize():
+                keep = [i for i, (w, h) in enumerate(zip(b["width"], b["height"])) if w > h]
+                out = {k: [v[i] for i in keep] for k, v in b.items()}
+                out["aspect"] = [b["width"][i] / b["height"][i] for i in keep]
+                if keep:
+                    yield out
+
+    class RawImages(CocoPanoptic):
+        def schema(self):
+            return {**super().schema(), "image": "BINARY"}
+
+    base = _coco(files)
+    args = dict(images_dir=base.images_dir, masks_dir=base.masks_dir, annotations=base.annotations)
+    client.ingest("wide", format=Wide(**args))
+    with open(files / "coco" / "annotations" / "panoptic_train2017.json") as f:
+        wide = [i["id"] for i in json.load(f)["images"] if i["width"] > i["height"]]
+    rows = client.query("SELECT image_id, aspect FROM wide ORDER BY image_id")
+    assert [r["image_id"] for r in rows] == wide and all(r["aspect"] > 1 for r in rows)
+    client.ingest("raw", format=RawImages(**args))
+    assert client.open_table("raw").schema["image"] == "BINARY"
+    assert client.open_table("raw").schema["mask"] == "SEGMENT_MASK"
+
+
+CIFAR_SHA = "0b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c"
+
+
+@pytest.fixture
+def cifar_repo(tmp_path):
+    """cifar10 as the hub serves it: parquet shards with the image bytes
+    inside, written by the real `datasets` library."""
+    import datasets
+
+    from conftest import write_cifar10
+
+    saved = tmp_path / "saved"
+    write_cifar10(str(saved), count=40)
+    repo = tmp_path / "repo"
+    (repo / "plain_text").mkdir(parents=True)
+    train = datasets.load_from_disk(str(saved))["train"]
+    train.shard(2, 0, contiguous=True).to_parquet(str(repo / "plain_text" / "train-00000-of-00002.parquet"))
+    train.shard(2, 1, contiguous=True).to_parquet(str(repo / "plain_text" / "train-00001-of-00002.parquet"))
+    return repo, train
+
+
+def _check_cifar(client, table, train):
+    ds = client.open_table(table)
+    assert len(ds) == 40 and ds.schema["img"] == "IMAGE" and ds.schema["label"] == "CLASS_LABEL"
+    np.testing.assert_array_equal(ds[7]["img"], np.asarray(train[7]["img"].convert("RGB")))
+    assert ds["label"][:].tolist() == train["label"]
+
+
+def test_huggingface_cifar10_by_name_from_the_hub_cache(client, cifar_repo, tmp_path, monkeypatch):
+    import shutil
+
+    repo, train = cifar_repo
+    monkeypatch.chdir(tmp_path)  # no folder named cifar10 here
+    cache = tmp_path / "hub"
+    snapshot = cache / "datasets--cifar10" / "snapshots" / CIFAR_SHA
+    shutil.copytree(repo, snapshot)
+    (cache / "datasets--cifar10" / "refs").mkdir()
+    (cache / "datasets--cifar10" / "refs" / "main").write_text(CIFAR_SHA)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert client.ingest("cifar", {"_huggingface": "cifar10"})["row_count"] == 40
+    _check_cifar(client, "cifar", train)
+
+
+def test_huggingface_cifar10_by_name_from_a_loopback_hub(client, cifar_repo, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    repo, train = cifar_repo
+    monkeypatch.chdir(tmp_path)
+    server = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "python", "hf_hub_server.py")
+    hub = subprocess.Popen([sys.executable, server, str(repo), "cifar10", CIFAR_SHA], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(hub.stdout.readline())
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        assert client.ingest("cifar", {"_huggingface": "cifar10"})["row_count"] == 40
+    finally:
+        hub.kill()
+        hub.wait(timeout=10)
+    _check_cifar(client, "cifar", train)
+    # The shards are in the hub cache now, where an offline ingest finds them.
+    shards = tmp_path / "hub" / "datasets--cifar10" / "snapshots" / CIFAR_SHA / "plain_text"
+    assert sorted(p.name for p in shards.iterdir()) == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert client.ingest("again", {"_huggingface": "cifar10"})["row_count"] == 40

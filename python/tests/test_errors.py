@@ -2,6 +2,7 @@
 raised for real and checked by class and message, plus the hierarchy."""
 
 import os
+import shutil
 import time
 
 import pytest
@@ -65,17 +66,28 @@ def test_file_not_found(client, tmp_path):
     assert client.list_tables() == []
 
 
-def test_ffmpeg_not_found(client, files, monkeypatch):
-    # A PATH without ffmpeg/ffprobe: the error names the package to install.
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(IngestError, match="^ffprobe not found: install it with apt-get install ffmpeg$"):
+@pytest.mark.parametrize("present,message", [
+    ([], "ffmpeg not found (ffprobe is missing): install it with sudo apt-get install ffmpeg"),
+    (["ffmpeg"], "ffmpeg not found (ffprobe is missing): install it with sudo apt-get install ffmpeg"),
+    (["ffprobe"], "ffmpeg not found: install it with sudo apt-get install ffmpeg"),
+])
+def test_ffmpeg_not_found(client, files, monkeypatch, tmp_path, present, message):
+    # A PATH with only some of ffmpeg's programs: the error reads "ffmpeg
+    # not found", as the spec has it, names the package, and leaves nothing.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in present:
+        os.symlink(shutil.which(program), bin_dir / program)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(IngestError) as e:
         client.ingest("videos", {"path": [str(files / "video2.mp4")]}, schema={"path": "FILE"})
+    assert str(e.value) == message
     assert client.list_tables() == []
 
 
 def test_table_already_exists(client):
     client.ingest("t", {"x": [1, 2]})
-    with pytest.raises(TableError, match="^Table 't' already exists$"):
+    with pytest.raises(TableError, match="^Table already exists: 't'$"):
         client.ingest("t", {"x": [3]})
     # drop_table() first, as the spec advises.
     client.drop_table("t")
@@ -114,10 +126,74 @@ def test_huggingface_name_must_be_text(client):
         client.ingest("t", {"_huggingface": 10})
 
 
-def test_server_not_running(workspace, token):
-    # ManagedServiceError: "Check API server is running at the configured api_url".
-    with pytest.raises(ManagedServiceError, match="^API request failed"):
-        Client(token=token, workspace_id="ws", api_url="http://127.0.0.1:9")
+def test_server_urls_are_refused_until_the_remote_client_exists(workspace, token):
+    # This build has no remote client: every http(s) URL is refused before
+    # any connection, with a message that says so and what to use instead.
+    for url in ("http://127.0.0.1:9", "https://api.deeplake.ai"):
+        with pytest.raises(ManagedServiceError) as e:
+            Client(token=token, workspace_id="ws", api_url=url)
+        assert str(e.value) == (
+            f"API request failed: remote servers are not supported by this client build yet ({url}); "
+            "use an embedded file:// root"
+        )
+    with pytest.raises(ManagedServiceError, match="^Unsupported api_url 'ftp://x': expected file://PATH or http"):
+        Client(token=token, workspace_id="ws", api_url="ftp://x")
+
+
+# The spec's "Common errors" table: each error, raised for real, carries its
+# literal text under its class.
+def _no_token(env):
+    env["monkeypatch"].delenv("DEEPLAKE_API_KEY")
+    Client(workspace_id="my-workspace")
+
+
+def _no_org(env):
+    Client(token=make_jwt({"UserID": "u1", "Exp": int(time.time()) + 60}), workspace_id="my-workspace")
+
+
+def _no_workspace(env):
+    Client(token=env["token"], workspace_id="")
+
+
+def _missing_file(env):
+    env["client"].ingest("videos", {"path": [str(env["tmp_path"] / "video.mp4")]}, schema={"path": "FILE"})
+
+
+def _no_ffmpeg(env):
+    env["monkeypatch"].setenv("PATH", str(env["tmp_path"]))
+    env["client"].ingest("videos", {"path": [str(env["files"] / "video2.mp4")]}, schema={"path": "FILE"})
+
+
+def _create_failed(env):
+    ws = env["workspace"] / "testorg" / "my-workspace"
+    ws.mkdir(parents=True, exist_ok=True)
+    (ws / "blocked").write_text("not a table")
+    env["client"].ingest("blocked", {"x": [1]})
+
+
+def _table_exists(env):
+    env["client"].ingest("t", {"x": [1]})
+    env["client"].ingest("t", {"x": [2]})
+
+
+@pytest.mark.parametrize("cls,literal,action", [
+    (AuthError, "Token required", _no_token),
+    (AuthError, "Token does not contain org_id", _no_org),
+    (ManagedServiceError, "workspace_id required", _no_workspace),
+    (IngestError, "File not found", _missing_file),
+    (IngestError, "ffmpeg not found", _no_ffmpeg),
+    (TableError, "create_deeplake_table failed", _create_failed),
+    (TableError, "Table already exists", _table_exists),
+])
+def test_common_errors_table(cls, literal, action, client, files, workspace, token, tmp_path, monkeypatch):
+    env = dict(client=client, files=files, workspace=workspace, token=token, tmp_path=tmp_path,
+               monkeypatch=monkeypatch)
+    with pytest.raises(cls) as e:
+        action(env)
+    assert literal in str(e.value), f"{type(e.value).__name__}: {e.value}"
+    # The solution column's command, where the table gives one.
+    if literal == "ffmpeg not found":
+        assert "sudo apt-get install ffmpeg" in str(e.value)
 
 
 def test_bad_sql_and_missing_table(client):
@@ -138,9 +214,9 @@ def test_bad_sql_and_missing_table(client):
 def test_wrong_types(client):
     with pytest.raises(IngestError, match="Column 'x', row 1: unsupported value of type object"):
         client.ingest("t", {"x": [1, object()]})
-    with pytest.raises(IngestError):
+    with pytest.raises(IngestError, match="^All columns must have the same length: 'x' has 2 rows but 'y' has 1.$"):
         client.ingest("t", {"x": [1, 2], "y": [1]})
-    with pytest.raises(IngestError):
+    with pytest.raises(IngestError, match="^Invalid schema for column 'v': .*NOT_A_TYPE"):
         client.ingest("t", {"v": [1, 2]}, schema={"v": "NOT_A_TYPE"})
     assert client.list_tables() == []
 

@@ -76,9 +76,10 @@ def test_quick_reference(in_files):
     assert results[0]["text"] == "doc2"
     assert math.isclose(results[0]["similarity"], 1.0, rel_tol=1e-6)
     assert [r["similarity"] for r in results] == sorted((r["similarity"] for r in results), reverse=True)
-    # 75 s + 12 s of video: 8 + 2 segments at most, at least one each.
+    # 75 s + 12 s of video, keyframes every 5 s: ceil(75/10) = 8 and
+    # ceil(12/10) = 2 ten-second segments.
     segments = client.query("SELECT file_id, count(*) AS n FROM videos GROUP BY file_id ORDER BY n")
-    assert [s["n"] for s in segments][0] >= 1 and sum(s["n"] for s in segments) <= 10
+    assert [s["n"] for s in segments] == [2, 8]
     assert client.query("SELECT count(*) AS n FROM images")[0]["n"] == 2
     kinds = client.query("SELECT count(page_index) AS pages, count(chunk_index) AS chunks FROM docs")[0]
     assert kinds["pages"] == 3 and kinds["chunks"] > 30
@@ -113,7 +114,7 @@ def test_workflow_1_ingest_videos_and_search(in_files, capsys):
 
     out = capsys.readouterr().out
     assert f"Ingested {result['row_count']} video segments" in out
-    assert result["table_name"] == "security_videos" and 3 <= result["row_count"] <= 10
+    assert result["table_name"] == "security_videos" and result["row_count"] == 8 + 2
     # Only camera1 (75 s) has a segment starting after 60 s, ending at 75 s.
     assert len(segments) == 1
     assert segments[0]["start_time"] > 60 and math.isclose(segments[0]["end_time"], 75.0, abs_tol=0.2)

@@ -86,13 +86,76 @@ def test_batches(client, images):
     b = batches[1]
     assert b["label"].shape == (64,) and b["embedding"].shape == (64, 4)
     assert isinstance(b["caption"], list) and b["caption"][0] == "tile 64"
-    assert isinstance(b["image"][0], bytes)
+    # Images decode as every other read decodes them...
+    assert b["image"].shape == (64, 32, 32, 3) and b["image"].dtype == np.uint8
+    np.testing.assert_array_equal(b["image"][3], images[67])
     assert [len(b["caption"]) for b in ds.batches(64, drop_last=True)] == [64] * 4
-    decoded = next(ds.batches(8, columns=["image"], decode_images=True))
-    assert list(decoded) == ["image"] and decoded["image"].shape == (8, 32, 32, 3)
-    np.testing.assert_array_equal(decoded["image"][3], images[3])
+    # ...and the one flag gives the stored bytes instead.
+    raw = next(ds.batches(8, columns=["image"], decode_images=False))
+    assert list(raw) == ["image"] and raw["image"][3] == png_bytes(images[3])
     with pytest.raises(ValueError):
         next(ds.batches(0))
+
+
+def test_every_read_decodes_images_alike(client, images):
+    ds = client.open_table("pics")
+    want = images[42]
+    reads = {
+        "row": ds[42]["image"],
+        "row.get": ds[42].get("image"),
+        "column slice": ds["image"][42:43][0],
+        "rows slice": ds[40:44]["image"][2],
+        "batches": next(ds.batches(50))["image"][42],
+        "pytorch": ds.pytorch()[42]["image"],
+        "tensorflow": next(iter(ds.tensorflow(columns=["image"]).skip(42)))["image"].numpy(),
+        "iteration": [r for r in ds][42]["image"],
+        "view": ds.query("SELECT * WHERE caption = 'tile 42'")[0]["image"],
+    }
+    for how, got in reads.items():
+        assert isinstance(got, np.ndarray) and got.shape == (32, 32, 3), how
+        np.testing.assert_array_equal(got, want, err_msg=how)
+    encoded = png_bytes(want)
+    raw = {
+        "row.get": ds[42].get("image", decode_images=False),
+        "row.to_dict": ds[42].to_dict(decode_images=False)["image"],
+        "column": ds["image"].numpy(decode_images=False)[42],
+        "batches": next(ds.batches(50, decode_images=False))["image"][42],
+        "pytorch": ds.pytorch(decode_images=False)[42]["image"],
+        "tensorflow": next(iter(ds.tensorflow(columns=["image"], decode_images=False).skip(42)))["image"].numpy(),
+        "iteration": [r for r in ds][42].get("image", decode_images=False),
+    }
+    for how, got in raw.items():
+        assert got == encoded, how
+
+
+def test_iteration_yields_rows(client, images):
+    ds = client.open_table("pics")
+    rows = list(ds)
+    assert len(rows) == 300 and all(type(r).__name__ == "Row" for r in rows)
+    assert [r.index for r in rows] == list(range(300))
+    r = rows[123]
+    assert r["caption"] == "tile 123" and r["label"] == 123 % 7 and isinstance(r["label"], int)
+    assert r["embedding"].tolist() == [123.0] * 4 and r.keys() == ds.columns
+    assert r.to_dict()["caption"] == "tile 123"
+    with pytest.raises(TableError, match="Column 'nope' does not exist"):
+        r["nope"]
+
+    async def both(row):
+        return await asyncio.gather(row.get_async("image"), row.get_async("caption"))
+
+    image, caption = asyncio.run(both(r))
+    assert caption == "tile 123"
+    np.testing.assert_array_equal(image, images[123])
+    # Views iterate the same way, in the view's order.
+    view = ds.query("SELECT * WHERE label = 3 ORDER BY caption DESC")
+    assert [row["caption"] for row in view] == view["caption"][:]
+
+
+def test_views_cannot_be_queried_again(client, images):
+    view = client.open_table("pics").query("SELECT * WHERE label = 3")
+    with pytest.raises(TableError, match="^A view cannot be queried: query the dataset once with every condition") as e:
+        view.query("SELECT * WHERE caption = 'tile 3'")
+    assert "ds.query(\"SELECT * WHERE" in str(e.value) and "view.to_pandas()" in str(e.value)
 
 
 def test_query_view(client, images):

@@ -1,5 +1,5 @@
-"""The managed SDK: ``Client``, the error classes, the query builder and
-``vector_literal``."""
+"""The managed SDK: ``Client``, the error classes, the query builder
+(``ManagedQueryBuilder``, also named ``QueryBuilder``) and ``vector_literal``."""
 
 from . import errors
 from .errors import (
@@ -12,7 +12,7 @@ from .errors import (
     TokenError,
     WorkspaceError,
 )
-from .query import QueryBuilder, vector_literal
+from .query import ManagedQueryBuilder, QueryBuilder, vector_literal
 from .client import Client
 
-__all__ = ["Client", "QueryBuilder", "vector_literal", *errors.__all__]
+__all__ = ["Client", "ManagedQueryBuilder", "QueryBuilder", "vector_literal", *errors.__all__]

@@ -13,7 +13,7 @@ from .. import _native
 from ..dataset import Dataset
 from .errors import AuthError, IngestError, ManagedServiceError
 from .formats import CocoPanoptic
-from .query import QueryBuilder
+from .query import ManagedQueryBuilder
 
 __all__ = ["Client"]
 
@@ -25,6 +25,8 @@ class Client:
 
     ``Client(token, workspace_id, *, api_url=None)``: the org comes from the
     token's ``OrgID`` claim; ``api_url`` falls back to ``DEEPLAKE_API_URL``.
+    ``close()`` (or leaving a ``with Client(...) as c:`` block) releases the
+    engine; datasets opened before stay readable.
     """
 
     def __init__(
@@ -44,15 +46,41 @@ class Client:
         self.token = token
         self.workspace_id = str(workspace_id)
         self.api_url = api_url if api_url is not None else os.environ.get("DEEPLAKE_API_URL")
-        self._native = _native.NativeClient(self.token, self.workspace_id, self.api_url)
+        self._core: Optional[_native.NativeClient] = _native.NativeClient(
+            self.token, self.workspace_id, self.api_url
+        )
+        self._org_id: str = self._core.org_id
+
+    @property
+    def _native(self) -> _native.NativeClient:
+        core = self._core
+        if core is None:
+            raise ManagedServiceError("Client is closed: create a new Client to continue.")
+        return core
 
     @property
     def org_id(self) -> str:
         """The org the token names."""
-        return self._native.org_id
+        return self._org_id
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None
+
+    def close(self) -> None:
+        """Releases the engine (its caches and I/O threads). Later calls on
+        this client raise ``ManagedServiceError``; closing twice is fine."""
+        self._core = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
-        return f"Client(org_id={self.org_id!r}, workspace_id={self.workspace_id!r}, root={self._native.root_path!r})"
+        where = "closed" if self._core is None else f"root={self._core.root_path!r}"
+        return f"Client(org_id={self.org_id!r}, workspace_id={self.workspace_id!r}, {where})"
 
     # -- ingest ---------------------------------------------------------
 
@@ -66,27 +94,33 @@ class Client:
         on_progress: Optional[Progress] = None,
         chunk_size: int = 1000,
         chunk_overlap: int = 200,
+        pdf_dpi: int = 300,
         mode: str = "create",
     ) -> Dict[str, Any]:
         """Creates ``table_name`` from ``data`` or a ``format`` object.
 
         ``data`` is a dict of equal-length columns (lists, numpy arrays,
         pyarrow arrays), a pyarrow Table, ``{"_huggingface": name}``, or file
-        paths in columns that ``schema`` marks ``"FILE"``. ``on_progress`` is
+        paths in columns that ``schema`` marks ``"FILE"`` (PDF pages render
+        at ``pdf_dpi``). A column ``schema`` marks ``"VIDEO"`` may hold file
+        paths: each file's bytes are stored whole. ``on_progress`` is
         called with ``(rows_written, total)``. ``mode`` is ``"create"`` (an
         existing table is a ``TableError``), ``"append"`` or ``"overwrite"``.
+        Ctrl-C stops the ingest and raises ``KeyboardInterrupt``; as on any
+        failure, a table the call created is dropped.
         Returns ``{"table_name", "row_count", "dataset_path"}``.
         """
+        native = self._native
         hints = _schema(schema)
         common = dict(schema=hints, on_progress=on_progress, mode=mode)
         if format is not None:
-            if isinstance(format, CocoPanoptic):
-                return self._native.ingest_format(
-                    table_name, format, coco=format._paths(), **common
-                )
+            # The exact class: a subclass that overrides normalize() or
+            # schema() is driven through those methods like any format.
+            if type(format) is CocoPanoptic:
+                return native.ingest_format(table_name, format, coco=format._native_args(), **common)
             if not callable(getattr(format, "normalize", None)):
                 raise IngestError("format object must have a normalize() method.")
-            return self._native.ingest_format(
+            return native.ingest_format(
                 table_name, format, chunk_size=chunk_size, chunk_overlap=chunk_overlap, **common
             )
         if data is None:
@@ -98,39 +132,41 @@ class Client:
                 raise IngestError(
                     f"_huggingface value must be a string, got {type(name).__name__}."
                 )
-            return self._native.ingest_huggingface(
-                table_name, name, data.get("split"), data.get("config"), **common
-            )
-        return self._native.ingest(
+            # The core checks the other keys (split, config) as for Rust callers.
+            return native.ingest(table_name, [(k, [v]) for k, v in data.items()], **common)
+        return native.ingest(
             table_name,
             list(data.items()),
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            pdf_dpi=pdf_dpi,
             **common,
         )
 
     # -- SQL --------------------------------------------------------------
 
-    def query(self, sql: str, params: Any = None) -> List[Dict[str, Any]]:
+    def query(self, sql: str, params: Any = None, timeout: Optional[float] = 60) -> List[Dict[str, Any]]:
         """Runs SQL with ``$1..$n`` bound to ``params`` (a list or tuple, or
         one bare value for ``$1``): ``list[dict]`` of
-        native values (JSON columns as ``Json``, a ``str`` with ``.value``)."""
-        return self._native.query(sql, _params(params))
+        native values (JSON columns as ``Json``, a ``str`` with ``.value``).
+        A query still running after ``timeout`` seconds (``None``: no limit)
+        is cancelled with a ``TableError``."""
+        return self._native.query(sql, _params(params), timeout)
 
-    def query_arrow(self, sql: str, params: Any = None):
+    def query_arrow(self, sql: str, params: Any = None, timeout: Optional[float] = 60):
         """Runs SQL and returns a ``pyarrow.Table``, for large results."""
         import pyarrow as pa
 
-        schema, batches = self._native.query_arrow(sql, _params(params))
+        schema, batches = self._native.query_arrow(sql, _params(params), timeout)
         return pa.Table.from_batches(batches, schema=schema)
 
-    def query_pandas(self, sql: str, params: Any = None):
+    def query_pandas(self, sql: str, params: Any = None, timeout: Optional[float] = 60):
         """Runs SQL and returns a ``pandas.DataFrame``."""
-        return self.query_arrow(sql, params).to_pandas()
+        return self.query_arrow(sql, params, timeout).to_pandas()
 
-    def table(self, table: str) -> QueryBuilder:
+    def table(self, table: str) -> ManagedQueryBuilder:
         """The fluent query builder over ``table``."""
-        return QueryBuilder(self, table)
+        return ManagedQueryBuilder(self, table)
 
     # -- tables -----------------------------------------------------------
 
@@ -141,10 +177,11 @@ class Client:
         """Drops a table; a missing one is an error only with ``if_exists=False``."""
         self._native.drop_table(table_name, if_exists)
 
-    def open_table(self, table_name: str) -> Dataset:
+    def open_table(self, table_name: str, read_only: bool = False) -> Dataset:
         """The table as a ``Dataset`` for training: rows, column slices,
-        batches, PyTorch and TensorFlow adapters."""
-        return Dataset._open(self, table_name)
+        batches, PyTorch and TensorFlow adapters. With ``read_only=True``
+        the dataset refuses ``append()``."""
+        return Dataset._open(self, table_name, read_only=bool(read_only))
 
 
 def _schema(schema: Optional[Mapping[str, str]]):

@@ -35,25 +35,47 @@ class Format:
 
 class CocoPanoptic(Format):
     """A COCO panoptic dataset: images, panoptic PNG masks and the
-    annotation JSON. Read natively; one row per annotated image with the
-    columns image_id, image (IMAGE), mask (SEGMENT_MASK), width, height,
-    filename, segments_info (JSON) and categories (JSON)."""
+    annotation JSON. One row per annotated image with the columns image_id,
+    image (IMAGE), mask (SEGMENT_MASK), width, height, filename,
+    segments_info (JSON) and categories (JSON: the categories the image's
+    segments use). An image whose image or mask file is missing is skipped.
 
-    def __init__(self, images_dir: PathLike, masks_dir: PathLike, annotations: PathLike) -> None:
+    ``normalize()`` yields ``batch_size`` rows a batch as ``dict[str, list]``
+    (JSON columns as JSON text), so the object works wherever a format
+    does. ``Client.ingest`` reads this class natively; a subclass that
+    overrides ``normalize()`` or ``schema()`` is driven through them.
+    """
+
+    def __init__(
+        self,
+        images_dir: PathLike,
+        masks_dir: PathLike,
+        annotations: PathLike,
+        *,
+        batch_size: int = 100,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            from .errors import IngestError
+
+            raise IngestError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.images_dir = os.fspath(images_dir)
         self.masks_dir = os.fspath(masks_dir)
         self.annotations = os.fspath(annotations)
+        self.batch_size = batch_size
 
-    def _paths(self) -> Tuple[str, str, str]:
-        return (self.images_dir, self.masks_dir, self.annotations)
+    def _native_args(self) -> Tuple[str, str, str, int]:
+        return (self.images_dir, self.masks_dir, self.annotations, self.batch_size)
 
     def schema(self) -> Dict[str, str]:
         return {"image": "IMAGE", "mask": "SEGMENT_MASK", "segments_info": "JSON", "categories": "JSON"}
 
     def normalize(self) -> Iterator[Dict[str, List]]:
-        raise NotImplementedError(
-            "CocoPanoptic is read by the native core: pass it to Client.ingest(format=...)"
-        )
+        from .. import _native
+
+        return iter(_native.NativeCocoBatches(*self._native_args()))
 
     def __repr__(self) -> str:
-        return f"CocoPanoptic(images_dir={self.images_dir!r}, masks_dir={self.masks_dir!r}, annotations={self.annotations!r})"
+        return (
+            f"CocoPanoptic(images_dir={self.images_dir!r}, masks_dir={self.masks_dir!r}, "
+            f"annotations={self.annotations!r}, batch_size={self.batch_size})"
+        )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["QueryBuilder", "vector_literal"]
+__all__ = ["ManagedQueryBuilder", "QueryBuilder", "vector_literal"]
 
 
 def vector_literal(vec: Sequence[float], cast: str = "FLOAT4[]") -> str:
@@ -31,7 +31,7 @@ def vector_literal(vec: Sequence[float], cast: str = "FLOAT4[]") -> str:
     return "ARRAY[" + ",".join(repr(v) for v in values) + "]::" + cast
 
 
-class QueryBuilder:
+class ManagedQueryBuilder:
     """A chainable SELECT over one table; nothing runs until ``execute()``
     or ``()``. Each ``where`` numbers its own ``$1..$n`` from 1; the builder
     renumbers them when conditions are combined."""
@@ -45,26 +45,26 @@ class QueryBuilder:
         self._limit: Optional[int] = None
         self._offset: Optional[int] = None
 
-    def select(self, *columns: str) -> "QueryBuilder":
+    def select(self, *columns: str) -> "ManagedQueryBuilder":
         """Result columns or expressions (default ``*``)."""
         self._columns = [str(c) for c in columns] or None
         return self
 
-    def where(self, condition: str, *params: Any) -> "QueryBuilder":
+    def where(self, condition: str, *params: Any) -> "ManagedQueryBuilder":
         """Adds a condition; several are combined with AND."""
         self._conditions.append((condition, list(params)))
         return self
 
-    def order_by(self, clause: str) -> "QueryBuilder":
+    def order_by(self, clause: str) -> "ManagedQueryBuilder":
         """Adds an ORDER BY clause, e.g. ``"created_at DESC"``."""
         self._order.append(clause)
         return self
 
-    def limit(self, n: int) -> "QueryBuilder":
+    def limit(self, n: int) -> "ManagedQueryBuilder":
         self._limit = _count("limit", n)
         return self
 
-    def offset(self, n: int) -> "QueryBuilder":
+    def offset(self, n: int) -> "ManagedQueryBuilder":
         self._offset = _count("offset", n)
         return self
 
@@ -89,9 +89,13 @@ class QueryBuilder:
 
     def __repr__(self) -> str:
         try:
-            return f"QueryBuilder({self.sql()[0]!r})"
+            return f"ManagedQueryBuilder({self.sql()[0]!r})"
         except Exception as e:  # a builder error shows instead of the SQL
-            return f"QueryBuilder(<{e}>)"
+            return f"ManagedQueryBuilder(<{e}>)"
+
+
+#: The name the spec's prose uses for the builder.
+QueryBuilder = ManagedQueryBuilder
 
 
 def _count(what: str, n: Any) -> int:
