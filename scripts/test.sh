@@ -2,15 +2,19 @@
 # Runs every test of the workspace (cargo) and of the Python package
 # (pytest, against the package built by maturin into .venv-test), and closes
 # with one summed line ("summary: N passed, N failed, N skipped"); ignored
-# tests count as skipped.
+# tests count as skipped. What fails without a failed test (a compile
+# error, a test binary killed by a signal, a pytest collection error, a
+# failed package build) is named above that line and counted in it; the
+# exit status is non-zero exactly when the failed count is.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Media tools and real test files (Debian packages), and the independent
 # implementations some tests compare against (Python packages).
 bash scripts/setup-system.sh || exit 1
 bash scripts/setup-python.sh || exit 1
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cargo_log=$(mktemp)
+py_log=$(mktemp)
+trap 'rm -f "$cargo_log" "$py_log"' EXIT
 
 # The Python package, built with the same (dev) profile as the tests so the
 # workspace is compiled once.
@@ -18,26 +22,17 @@ export VIRTUAL_ENV="$PWD/.venv-test"
 (cd python && "$VIRTUAL_ENV/bin/maturin" develop --quiet)
 build=$?
 
-cargo test --workspace --locked 2>&1 | tee "$log"
+# Every test binary runs even when one fails, so each is counted.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$cargo_log"
 status=${PIPESTATUS[0]}
 
-(cd python && "$VIRTUAL_ENV/bin/python" -m pytest -q -p no:cacheprovider tests 2>&1) | tee -a "$log"
-pystatus=${PIPESTATUS[0]}
+# Without a fresh build the tests would run against a stale package.
+pystatus=1
+if [ "$build" -eq 0 ]; then
+    (cd python && "$VIRTUAL_ENV/bin/python" -m pytest -q -p no:cacheprovider tests 2>&1) | tee "$py_log"
+    pystatus=${PIPESTATUS[0]}
+fi
 
-awk '/^test result:/ {
-        for (i = 1; i <= NF; i++) {
-            if ($(i+1) ~ /^passed/) p += $i
-            if ($(i+1) ~ /^failed/) f += $i
-            if ($(i+1) ~ /^ignored/) s += $i
-        }
-     }
-     /^[0-9]+ (passed|failed)/ || /^=+ .*(passed|failed).* =+$/ {
-        for (i = 1; i <= NF; i++) {
-            if ($(i+1) ~ /^passed/) p += $i
-            if ($(i+1) ~ /^failed/) f += $i
-            if ($(i+1) ~ /^skipped/) s += $i
-            if ($(i+1) ~ /^error/) f += $i
-        }
-     }
-     END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
-[ "$build" -eq 0 ] && [ "$status" -eq 0 ] && [ "$pystatus" -eq 0 ]
+# The closing line, and the exit status: non-zero when anything failed.
+awk -v cargo="$status" -v maturin="$build" -v pytest="$pystatus" \
+    -f scripts/test-summary.awk "$cargo_log" "$py_log"
