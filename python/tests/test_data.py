@@ -306,7 +306,7 @@ def test_appending_and_modes(client):
     assert client.query("SELECT sum(n) AS s FROM m")[0]["s"] == 6
     client.ingest("m", {"n": [10]}, mode="overwrite")
     assert client.query("SELECT sum(n) AS s FROM m")[0]["s"] == 10
-    with pytest.raises(Exception, match="mode"):
+    with pytest.raises(IngestError, match="^Unknown mode 'sideways': use 'create', 'append' or 'overwrite'.$"):
         client.ingest("m", {"n": [1]}, mode="sideways")
 
 

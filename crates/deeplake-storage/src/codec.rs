@@ -168,7 +168,9 @@ pub fn parse_footer(tail: &[u8], file_len: u64) -> Result<Result<Footer, u64>, S
         return Ok(Err(need));
     }
     let json = &tail[end - need as usize..end - trailer];
-    Ok(Ok(serde_json::from_slice(json)?))
+    serde_json::from_slice(json)
+        .map(Ok)
+        .map_err(|e| StorageError::Corrupt(format!("data file footer does not parse: {e}")))
 }
 
 /// An Arrow buffer over `bytes[range]`, copied only if misaligned for Arrow.

@@ -210,14 +210,20 @@ impl Log<'_> {
                 struct Head {
                     format: u32,
                 }
-                let head: Head = serde_json::from_slice(&bytes)?;
+                // A manifest that does not parse is damage, not an encoding bug.
+                let corrupt = |e: serde_json::Error| {
+                    StorageError::Corrupt(format!(
+                        "manifest of version {version} does not parse: {e}"
+                    ))
+                };
+                let head: Head = serde_json::from_slice(&bytes).map_err(corrupt)?;
                 if head.format > FORMAT {
                     return Err(StorageError::Corrupt(format!(
                         "table format {} is newer than this build reads ({FORMAT}); upgrade deeplake",
                         head.format
                     )));
                 }
-                Ok(Some(serde_json::from_slice(&bytes)?))
+                serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),

@@ -155,8 +155,10 @@ async fn scans_and_random_reads(loc: Location) {
         t.take(&[500], None).await,
         Err(StorageError::RowOutOfRange { .. })
     ));
-    assert!(t.take(&[0], Some(&["nope"])).await.is_err());
-    assert!(t.read_fragment(5, None).await.is_err());
+    let err = t.take(&[0], Some(&["nope"])).await.unwrap_err().to_string();
+    assert!(err.contains("nope"), "{err}");
+    let err = t.read_fragment(5, None).await.unwrap_err().to_string();
+    assert!(err.contains("fragment 5"), "{err}");
 
     // Another handle sees the same table.
     let reopened = loc.open_table("t").await.unwrap();
@@ -330,7 +332,8 @@ async fn corrupt_data_files_are_errors_not_panics() {
     flipped[n - 40] ^= 0x5A;
     std::fs::write(&file, &flipped).unwrap();
     let fresh = loc.open_table("t").await.unwrap();
-    assert!(fresh.take(&[1], None).await.is_err());
+    let r = fresh.take(&[1], None).await;
+    assert!(matches!(r, Err(StorageError::Corrupt(_))), "{r:?}");
 }
 
 #[tokio::test]
@@ -460,8 +463,10 @@ async fn schemas_are_stored_as_arrow_ipc_and_damage_is_an_error() {
     let mut broken = json.clone();
     broken["schema"] = serde_json::Value::String("AAAA".into());
     std::fs::write(&manifest_path, broken.to_string()).unwrap();
-    assert!(loc.open_table("t").await.is_err());
+    let r = loc.open_table("t").await;
+    assert!(matches!(r, Err(StorageError::Corrupt(_))), "{:?}", r.err());
     broken["schema"] = serde_json::Value::String("not base64 at all!".into());
     std::fs::write(&manifest_path, broken.to_string()).unwrap();
-    assert!(loc.open_table("t").await.is_err());
+    let r = loc.open_table("t").await;
+    assert!(matches!(r, Err(StorageError::Corrupt(_))), "{:?}", r.err());
 }

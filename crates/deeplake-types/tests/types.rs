@@ -353,7 +353,10 @@ fn arrow_input_is_coerced_and_checked() {
     assert_eq!(a.data_type(), &DataType::Float64);
 
     let text: ArrayRef = Arc::new(StringArray::from(vec!["a"]));
-    assert!(coerce_array("b", SpecType::Image, &text).is_err());
+    let err = coerce_array("b", SpecType::Image, &text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'b'") && err.contains("IMAGE"), "{err}");
     let json: ArrayRef = Arc::new(StringArray::from(vec![r#"{"a":1}"#, "nope"]));
     assert!(matches!(
         coerce_array("j", SpecType::Json, &json),
