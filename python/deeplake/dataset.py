@@ -131,8 +131,7 @@ class Row:
     def get(self, column: str, decode_images: bool = True) -> Any:
         """The value of ``column``; images decoded unless ``decode_images=False``."""
         if self._values is None:
-            got = self._rows._columns([self.index], self._rows._check_columns([column]), decode_images)
-            return _scalar(got[column][0])
+            return self._rows._cell(self.index, column, decode_images)
         if column not in self._values:
             self._rows._check_columns([column])
         value = self._values[column]
@@ -231,9 +230,11 @@ class _Rows:
         batch = self._take(rows, columns)
         return self._batch_dict(batch, decode_images, stack)
 
-    def _cell(self, row: int, column: str) -> Any:
-        """One value, images decoded, numpy scalars as Python numbers."""
-        return _scalar(self._columns([row], [column], decode_images=True)[column][0])
+    def _cell(self, row: int, column: str, decode_images: bool = True) -> Any:
+        """One value (images decoded unless asked not to), numpy scalars as
+        Python numbers; an unknown column is a ``TableError``."""
+        got = self._columns([row], self._check_columns([column]), decode_images)
+        return _scalar(got[column][0])
 
     def _batch_dict(self, batch, decode_images: bool, stack: bool = True) -> Dict[str, Any]:
         return {

@@ -36,7 +36,6 @@ fn settings(
     chunk_size: i64,
     chunk_overlap: i64,
     workers: usize,
-    pdf_dpi: u32,
 ) -> PyResult<Settings> {
     let mode = mode
         .parse::<Mode>()
@@ -52,7 +51,6 @@ fn settings(
         files: FileOptions {
             workers,
             chunking,
-            pdf_dpi,
             ..FileOptions::default()
         },
     })
@@ -261,7 +259,8 @@ impl NativeClient {
                 "pdf_dpi must be between 1 and 2400, got {pdf_dpi}."
             ))
         })?;
-        let settings = settings(schema, mode, chunk_size, chunk_overlap, workers, pdf_dpi)?;
+        let mut settings = settings(schema, mode, chunk_size, chunk_overlap, workers)?;
+        settings.files.pdf_dpi = pdf_dpi;
         let data = columns
             .iter()
             .map(|(name, obj)| Ok((name.clone(), convert::column(name, obj)?)))
@@ -289,7 +288,7 @@ impl NativeClient {
         mode: &str,
         coco: Option<(String, String, String, usize)>,
     ) -> PyResult<Py<PyDict>> {
-        let settings = settings(schema, mode, chunk_size, chunk_overlap, 4, 300)?;
+        let settings = settings(schema, mode, chunk_size, chunk_overlap, 4)?;
         let failure = Failure::default();
         let mut source: Box<dyn Format> = match coco {
             Some((images, masks, annotations, rows)) => {

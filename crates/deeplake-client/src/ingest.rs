@@ -2,6 +2,7 @@
 //! before anything is written, so bad input leaves nothing behind.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
@@ -173,18 +174,7 @@ fn video_bytes(name: &str, col: Column) -> Result<Column> {
     values
         .into_iter()
         .map(|v| match v {
-            Value::Str(path) => {
-                std::fs::read(&path)
-                    .map(Value::Bytes)
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => {
-                            ClientError::Ingest(format!("File not found: {path}"))
-                        }
-                        _ => ClientError::Ingest(format!(
-                            "Failed to ingest data: Failed to read {path}: {e}"
-                        )),
-                    })
-            }
+            Value::Str(path) => Ok(Value::Bytes(deeplake_ingest::read_file(Path::new(&path))?)),
             v @ (Value::Bytes(_) | Value::Null) => Ok(v),
             other => Err(ClientError::Ingest(format!(
                 "VIDEO column '{name}': expected file path or bytes, got {}.",

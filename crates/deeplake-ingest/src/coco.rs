@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 
 use crate::error::{IngestError, Result};
 use crate::format::{Batch, Format};
+use crate::single::read_file;
 
 /// Rows per yielded batch unless told otherwise (the reference's 100).
 const COCO_BATCH_ROWS: usize = 100;
@@ -96,10 +97,7 @@ impl CocoPanoptic {
             }
         }
         let file = &self.annotations;
-        let text = std::fs::read(file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => IngestError::NotFound(file.clone()),
-            _ => IngestError::file(file, e),
-        })?;
+        let text = read_file(file)?;
         let doc: Json = serde_json::from_slice(&text)
             .map_err(|e| IngestError::file(file, format!("not valid JSON: {e}")))?;
         let list = |key: &str| -> Result<Vec<Json>> {

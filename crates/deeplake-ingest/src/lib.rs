@@ -26,5 +26,6 @@ pub use hf::{HfEnv, HuggingFace, CLASS_NAMES_KEY};
 pub use kind::FileKind;
 pub use pipeline::{plan, FileBatch, FileInput, FileOptions, FilePlan};
 pub use rows::column_names;
+pub use single::read_file;
 pub use tools::{Tool, Tools, FFMPEG, FFPROBE, MUTOOL};
 pub use video::{THUMB_H, THUMB_W};

@@ -13,7 +13,8 @@ use crate::rows::{Batcher, Col, Emit, Row};
 /// Text chunks handed on per batch.
 const CHUNKS_PER_BATCH: usize = 1000;
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+/// A file's bytes; a missing file is `NotFound`, any other failure names it.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => IngestError::NotFound(path.to_path_buf()),
         _ => IngestError::file(path, format!("cannot read it: {e}")),
@@ -50,7 +51,7 @@ pub fn check_image(path: &Path, bytes: &[u8]) -> Result<(u32, u32)> {
 }
 
 pub fn image(path: &Path, file_id: &str) -> Result<Vec<Row>> {
-    let bytes = read(path)?;
+    let bytes = read_file(path)?;
     check_image(path, &bytes)?;
     let name = file_name(path);
     let mut row = Row::new(file_id, 0);
@@ -61,7 +62,7 @@ pub fn image(path: &Path, file_id: &str) -> Result<Vec<Row>> {
 }
 
 pub fn other(path: &Path, file_id: &str) -> Result<Vec<Row>> {
-    let bytes = read(path)?;
+    let bytes = read_file(path)?;
     let mut row = Row::new(file_id, 0);
     row.set(Col::Filename, Value::Str(file_name(path)))
         .set(Col::Data, Value::Bytes(bytes));
@@ -70,7 +71,7 @@ pub fn other(path: &Path, file_id: &str) -> Result<Vec<Row>> {
 
 /// The file's text with invalid UTF-8 replaced, cut into chunks.
 pub fn text_chunks(path: &Path, chunking: &Chunking) -> Result<Vec<String>> {
-    let bytes = read(path)?;
+    let bytes = read_file(path)?;
     Ok(chunking.split(&String::from_utf8_lossy(&bytes)))
 }
 
