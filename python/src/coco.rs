@@ -47,8 +47,8 @@ impl NativeCocoBatches {
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
         let next = py.detach(|| match self.inner.lock() {
             Ok(mut it) => it.next().map(|b| b.map_err(ClientError::from)),
-            Err(_) => Some(Err(ClientError::Ingest(
-                "COCO batch iterator lock poisoned".into(),
+            Err(_) => Some(Err(ClientError::ingest(
+                "COCO batch iterator lock poisoned",
             ))),
         });
         let batch = match next {

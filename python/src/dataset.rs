@@ -30,7 +30,7 @@ impl NativeDataset {
         let ds = self
             .inner
             .read()
-            .map_err(|_| errors::client(ClientError::Table("dataset lock poisoned".into())))?;
+            .map_err(|_| errors::client(ClientError::table("dataset lock poisoned")))?;
         f(&ds).map_err(errors::client)
     }
 }
@@ -82,7 +82,7 @@ impl NativeDataset {
             let mut ds = self
                 .inner
                 .write()
-                .map_err(|_| errors::client(ClientError::Table("dataset lock poisoned".into())))?;
+                .map_err(|_| errors::client(ClientError::table("dataset lock poisoned")))?;
             ds.refresh().map_err(errors::client)
         })
     }
@@ -177,9 +177,7 @@ impl NativeBatches {
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let next = py.detach(|| match self.inner.lock() {
             Ok(mut it) => it.next(),
-            Err(_) => Some(Err(ClientError::Table(
-                "batch iterator lock poisoned".into(),
-            ))),
+            Err(_) => Some(Err(ClientError::table("batch iterator lock poisoned"))),
         });
         match next {
             None => Err(PyStopIteration::new_err(())),

@@ -54,5 +54,5 @@ pub fn client(e: ClientError) -> PyErr {
 }
 
 pub fn ingest(message: impl Into<String>) -> PyErr {
-    client(ClientError::Ingest(message.into()))
+    client(ClientError::ingest(message.into()))
 }

@@ -6,6 +6,7 @@ mod convert;
 mod dataset;
 mod errors;
 mod format;
+mod server;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::NativeBatches>()?;
     m.add_class::<coco::NativeCocoBatches>()?;
     m.add_function(wrap_pyfunction!(dataset::decode_images, m)?)?;
+    m.add_function(wrap_pyfunction!(server::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(server::create_token, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,13 +1,20 @@
-"""Fixtures: a test-made JWT, an embedded workspace per test, and a working
+"""Fixtures: a test-made JWT, an embedded workspace per test, a real
+`deeplake serve` on a loopback port for remote mode, and a working
 directory holding real files under the names the spec's examples use."""
 
 import base64
+import hashlib
+import hmac
 import io
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
+import threading
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -23,6 +30,85 @@ def make_jwt(claims):
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 
     return enc({"alg": "HS256", "typ": "JWT"}) + "." + enc(claims) + "." + enc({"sig": "test"})
+
+
+# The HS256 secret the test server signs and verifies with.
+SERVER_SECRET = "pytest-server-secret-0123456789abcdef0123"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def signed_jwt(claims, secret=SERVER_SECRET):
+    """A token signed as `deeplake token create` signs it (HS256)."""
+    def enc(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = enc(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = enc(json.dumps(claims).encode())
+    mac = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{enc(mac)}"
+
+
+def deeplake_binary():
+    """The CLI the cargo build made (scripts/test.sh builds it first)."""
+    path = os.environ.get("DEEPLAKE_BIN") or os.path.join(
+        os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target"), "debug", "deeplake"
+    )
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the deeplake binary is not built at {path}: run cargo build (or set DEEPLAKE_BIN)")
+    return path
+
+
+class Server:
+    """`deeplake serve` on a loopback port, stopped with SIGTERM."""
+
+    def __init__(self, root, *extra, env=None):
+        env = dict(os.environ, DEEPLAKE_JWT_SECRET=SERVER_SECRET, RUST_LOG="warn", **(env or {}))
+        self.root = str(root)
+        self.proc = subprocess.Popen(
+            [deeplake_binary(), "serve", "--root", self.root, "--http", "127.0.0.1:0", *extra],
+            stdout=subprocess.PIPE, stderr=None, env=env, text=True,
+        )
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout], daemon=True).start()
+        deadline = time.time() + 60
+        self.url = None
+        while self.url is None and time.time() < deadline:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.time()))
+            except queue.Empty:
+                break
+            if line.startswith("listening on "):
+                self.url = line.split("listening on ", 1)[1].strip()
+        if self.url is None:
+            self.stop()
+            pytest.fail("deeplake serve did not report its address within 60 s")
+
+    def token(self, org, user="u1", **extra):
+        now = int(time.time())
+        claims = {"Type": "api", "Name": "tester", "UserID": user, "OrgID": org, "Iat": now, "Exp": now + 3600}
+        claims.update(extra)
+        return signed_jwt({k: v for k, v in claims.items() if v is not None})
+
+    def kill(self):
+        """Dies at once (SIGKILL), as a crashed server does."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("server-root"))
+    yield s
+    s.stop()
 
 
 def run(*cmd):
@@ -129,7 +215,7 @@ def token():
 
 
 @pytest.fixture
-def workspace(tmp_path, token, monkeypatch):
+def embedded_workspace(tmp_path, token, monkeypatch):
     """An embedded workspace (DEEPLAKE_API_URL=file://...) and the token in
     DEEPLAKE_API_KEY, as the spec's examples read them."""
     root = tmp_path / "root"
@@ -137,6 +223,22 @@ def workspace(tmp_path, token, monkeypatch):
     monkeypatch.setenv("DEEPLAKE_API_KEY", token)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return root
+
+
+@pytest.fixture
+def workspace(embedded_workspace):
+    return embedded_workspace
+
+
+@pytest.fixture
+def remote_workspace(server, monkeypatch):
+    """A workspace on the test server, in an org of this test's own:
+    DEEPLAKE_API_URL is the server and DEEPLAKE_API_KEY a token it signed."""
+    org = "org-" + uuid.uuid4().hex[:12]
+    monkeypatch.setenv("DEEPLAKE_API_URL", server.url)
+    monkeypatch.setenv("DEEPLAKE_API_KEY", server.token(org))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return os.path.join(server.root, org)
 
 
 @pytest.fixture

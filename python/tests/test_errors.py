@@ -126,16 +126,18 @@ def test_huggingface_name_must_be_text(client):
         client.ingest("t", {"_huggingface": 10})
 
 
-def test_server_urls_are_refused_until_the_remote_client_exists(workspace, token):
-    # This build has no remote client: every http(s) URL is refused before
-    # any connection, with a message that says so and what to use instead.
-    for url in ("http://127.0.0.1:9", "https://api.deeplake.ai"):
+def test_server_not_running(workspace, token):
+    # Nothing listens on the discard port of loopback: the connection is
+    # refused, and every call says so as the reference words it.
+    client = Client(token=token, workspace_id="ws", api_url="http://127.0.0.1:9")
+    for call in (client.list_tables, lambda: client.query("SELECT 1")):
         with pytest.raises(ManagedServiceError) as e:
-            Client(token=token, workspace_id="ws", api_url=url)
-        assert str(e.value) == (
-            f"API request failed: remote servers are not supported by this client build yet ({url}); "
-            "use an embedded file:// root"
-        )
+            call()
+        assert "API request failed: " in str(e.value)
+        assert "127.0.0.1:9" in str(e.value) or "onnect" in str(e.value), str(e.value)
+    # A query failure is a TableError, as the reference reports it.
+    with pytest.raises(TableError, match="^Query failed: API request failed: "):
+        client.query("SELECT 1")
     with pytest.raises(ManagedServiceError, match="^Unsupported api_url 'ftp://x': expected file://PATH or http"):
         Client(token=token, workspace_id="ws", api_url="ftp://x")
 

@@ -7,6 +7,15 @@ import json
 import math
 import os
 
+import pytest
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def workspace(request):
+    """Every workflow runs embedded and against a real `deeplake serve`."""
+    name = "remote_workspace" if request.param == "remote" else "embedded_workspace"
+    return request.getfixturevalue(name)
+
 
 def test_quick_reference(in_files):
     query_embedding = [0.3, 0.4, 0.1]

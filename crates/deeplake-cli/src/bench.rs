@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions};
 use rand::{Rng, SeedableRng};
 
-use crate::{ingest_bench, search_bench};
+use crate::{ingest_bench, search_bench, serve_bench};
 
 const WORDS: [&str; 25] = [
     "data",
@@ -44,7 +44,7 @@ const WORDS: [&str; 25] = [
     "shard",
     "cache",
 ];
-const DIM: usize = 384;
+pub const DIM: usize = 384;
 /// Fragment size compaction aims at in the scan workload (~150 MB of embeddings).
 const COMPACT_ROWS: usize = 100_000;
 
@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     reads: usize,
     /// Workloads to run (ingest, random, scan, topk, glove, bm25, hybrid,
-    /// pdf, video, text, hf); all by default.
+    /// pdf, video, text, hf, serve); all by default.
     #[arg(long)]
     only: Vec<String>,
     /// Vectors of the `topk` workload (384 dimensions).
@@ -89,6 +89,15 @@ pub struct Args {
     /// WordNet rows of the `hf` workload's dataset.
     #[arg(long, default_value_t = 117_659)]
     hf_rows: usize,
+    /// Rows of the `serve` workload's table.
+    #[arg(long, default_value_t = 100_000)]
+    serve_rows: usize,
+    /// Concurrent clients of the `serve` workload's load test.
+    #[arg(long, default_value_t = 16)]
+    serve_clients: usize,
+    /// Seconds each load test runs.
+    #[arg(long, default_value_t = 5.0)]
+    serve_secs: f64,
     /// Scratch directory (default: a temporary one, removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -157,7 +166,7 @@ pub fn line(
     }
 }
 
-fn text_column(rows: usize, rng: &mut impl Rng) -> StringArray {
+pub fn text_column(rows: usize, rng: &mut impl Rng) -> StringArray {
     (0..rows)
         .map(|_| {
             let mut s = String::with_capacity(220);
@@ -171,7 +180,7 @@ fn text_column(rows: usize, rng: &mut impl Rng) -> StringArray {
         .collect()
 }
 
-fn embedding_column(rows: usize, rng: &mut impl Rng) -> FixedSizeListArray {
+pub fn embedding_column(rows: usize, rng: &mut impl Rng) -> FixedSizeListArray {
     let values: Vec<f32> = (0..rows * DIM)
         .map(|_| rng.random_range(-1.0f32..1.0))
         .collect();
@@ -306,6 +315,15 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if wants("hybrid") {
         search_bench::hybrid(&client, &args.eval_dir, args.eval_queries)?;
+    }
+    if wants("serve") {
+        serve_bench::run(
+            root,
+            args.serve_rows,
+            args.queries.max(200),
+            args.serve_clients,
+            args.serve_secs,
+        )?;
     }
     let settings = ingest_bench::Settings {
         video_seconds: args.video_seconds,

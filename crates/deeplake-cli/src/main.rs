@@ -4,6 +4,8 @@ mod bench;
 mod ingest_bench;
 mod quickstart;
 mod search_bench;
+mod serve_bench;
+mod service;
 mod ui;
 
 use std::path::PathBuf;
@@ -53,6 +55,14 @@ enum Command {
     },
     /// Run benchmarks next to the reference implementation.
     Bench(bench::Args),
+    /// Run the managed service: the REST API over a storage root.
+    Serve(service::ServeArgs),
+    /// Make tokens for a server.
+    #[command(subcommand)]
+    Token(service::TokenCommand),
+    /// Manage workspaces in a storage root.
+    #[command(subcommand)]
+    Workspace(service::WorkspaceCommand),
 }
 
 #[derive(clap::Args)]
@@ -195,6 +205,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => service::serve(args),
+        Command::Token(cmd) => service::token(cmd),
+        Command::Workspace(cmd) => service::workspace(cmd),
     }
 }
 

@@ -45,7 +45,7 @@ pub fn run(client: &Client, sample: &Path) -> Result<(), Box<dyn std::error::Err
         "Workspace: org '{}', workspace '{}', root {}",
         client.org_id(),
         client.workspace_id(),
-        client.root_path().display()
+        client.root_path()
     );
     if client.list_tables()?.iter().any(|t| t == TABLE) {
         println!("Dropping the previous '{TABLE}' table");

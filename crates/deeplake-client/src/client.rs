@@ -1,20 +1,23 @@
-//! The `Client`: an embedded workspace over a local root (a remote server is
-//! selected by an `http(s)://` api_url).
+//! The `Client`: an embedded workspace over a storage root, or a workspace
+//! on a server (an `http(s)://` api_url), with one API for both.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arrow_schema::SchemaRef;
 use deeplake_sql::Engine;
-use deeplake_storage::{Location, StorageError};
+use deeplake_storage::Location;
 
 use crate::dataset::Dataset;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, ErrorKind, Result};
 use crate::ingest::{parse_schema, prepare, Mode};
-use crate::names::invalid_reason;
+use crate::remote::Remote;
 use crate::runtime::{block, Io};
+use crate::sink::{schema_of, RemoteWriter, Sink};
 use crate::token::org_of;
-use crate::writer::{Progress, TableWriter, WriteOptions};
+use crate::workspace::{check_table_name, ingest_failure, TableInfo, Workspace};
+use crate::writer::{Progress, WriteOptions};
 use deeplake_ingest::FileOptions;
 use deeplake_types::Column;
 use deeplake_types::SpecType;
@@ -45,19 +48,28 @@ pub struct IngestResult {
     pub skipped: u64,
 }
 
-/// A table the storage could not create, worded as the reference words
-/// the failure of its `create_deeplake_table` step.
-pub(crate) fn create_failed(e: StorageError) -> ClientError {
-    ClientError::Table(format!("create_deeplake_table failed: {e}"))
+/// Where a client's tables are.
+pub(crate) enum Backend {
+    /// In this process, over a storage root.
+    Embedded(Arc<Workspace>),
+    /// On a server.
+    Remote(Arc<Remote>),
 }
 
+/// The blocking client: a backend and the runtime its calls run on.
 pub struct Client {
-    org: String,
+    pub(crate) backend: Backend,
     workspace: String,
-    root: PathBuf,
-    pub(crate) location: Location,
-    pub(crate) sql: Arc<Engine>,
     pub(crate) rt: Arc<Io>,
+}
+
+/// A table opened for an ingest's rows.
+pub(crate) struct Opened<'p> {
+    /// This call creates the table (and drops it on failure).
+    pub created: bool,
+    /// The schema rows must have: the table's own when appending.
+    pub write_schema: SchemaRef,
+    pub sink: Sink<'p>,
 }
 
 /// The per-user default root: `$XDG_DATA_HOME/deeplake`, else `~/.local/share/deeplake`.
@@ -73,13 +85,6 @@ fn default_root() -> PathBuf {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn name_error(kind: &str, name: &str, reason: String) -> ClientError {
-    match kind {
-        "table" => ClientError::Table(format!("Invalid table name '{name}': {reason}")),
-        _ => ClientError::Workspace(format!("Invalid {kind} '{name}': {reason}")),
-    }
 }
 
 impl Client {
@@ -100,20 +105,43 @@ impl Client {
             .or_else(|| env("DEEPLAKE_API_URL"));
         let workspace = workspace_id.unwrap_or(DEFAULT_WORKSPACE).trim().to_string();
         if workspace.is_empty() {
-            return Err(ClientError::ManagedService("workspace_id required".into()));
+            return Err(ClientError::managed_service("workspace_id required"));
         }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("deeplake-io")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ClientError::managed_service(format!("Failed to start the I/O runtime: {e}"))
+            })?;
+        let rt = Arc::new(Io::new(rt));
         let root = match api_url.as_deref() {
-            None => env("DEEPLAKE_ROOT")
-                .map(PathBuf::from)
-                .unwrap_or_else(default_root),
-            Some(url) if url.starts_with("file://") => PathBuf::from(&url["file://".len()..]),
+            None => env("DEEPLAKE_ROOT").unwrap_or_else(|| default_root().display().to_string()),
+            Some(url) if url.starts_with("file://") => url["file://".len()..].to_string(),
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                return Err(ClientError::ManagedService(format!(
-                    "API request failed: remote servers are not supported by this client build yet ({url}); use an embedded file:// root"
-                )));
+                let token = token.ok_or_else(|| {
+                    ClientError::auth(
+                        "Token required: pass token= to Client() or set DEEPLAKE_API_KEY",
+                    )
+                })?;
+                crate::token::parse(&token)?;
+                if let Some(reason) = crate::names::invalid_reason(&workspace) {
+                    return Err(crate::workspace::name_error(
+                        "workspace_id",
+                        &workspace,
+                        reason,
+                    ));
+                }
+                let remote = block(&rt, Remote::connect(url, &token, &workspace))?;
+                return Ok(Client {
+                    backend: Backend::Remote(Arc::new(remote)),
+                    workspace,
+                    rt,
+                });
             }
             Some(url) => {
-                return Err(ClientError::ManagedService(format!(
+                return Err(ClientError::managed_service(format!(
                     "Unsupported api_url '{url}': expected file://PATH or http(s)://HOST"
                 )));
             }
@@ -126,94 +154,188 @@ impl Client {
             Some(t) => org_of(t, now)?,
             None => LOCAL_ORG.to_string(),
         };
-        if let Some(reason) = invalid_reason(&org) {
-            return Err(ClientError::Token(format!(
-                "Token org_id '{org}' is not usable: {reason}"
-            )));
-        }
-        if let Some(reason) = invalid_reason(&workspace) {
-            return Err(name_error("workspace_id", &workspace, reason));
-        }
-        let dir = root.join(&org).join(&workspace);
-        let location = Location::local(&dir).map_err(|e| {
-            ClientError::Workspace(format!("Workspace '{workspace}' is not accessible: {e}"))
+        let location = Location::from_root(&root).map_err(|e| {
+            ClientError::workspace(format!("Workspace '{workspace}' is not accessible: {e}"))
+                .with_source(e)
         })?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("deeplake-io")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                ClientError::ManagedService(format!("Failed to start the I/O runtime: {e}"))
-            })?;
-        let sql = Arc::new(Engine::new(
-            location.clone(),
-            &workspace,
-            &root.display().to_string(),
-        ));
+        let ws = Workspace::new(&location, &root, &org, &workspace)?;
         Ok(Client {
-            org,
+            backend: Backend::Embedded(Arc::new(ws)),
             workspace,
-            root,
-            location,
-            sql,
-            rt: Arc::new(Io::new(rt)),
+            rt,
         })
     }
 
+    /// The async workspace below an embedded client (`None` when remote).
+    pub fn embedded(&self) -> Option<&Arc<Workspace>> {
+        match &self.backend {
+            Backend::Embedded(ws) => Some(ws),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// True when the tables are on a server.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.backend, Backend::Remote(_))
+    }
+
     pub fn org_id(&self) -> &str {
-        &self.org
+        match &self.backend {
+            Backend::Embedded(ws) => ws.org(),
+            Backend::Remote(r) => r.org(),
+        }
     }
     pub fn workspace_id(&self) -> &str {
         &self.workspace
     }
-    /// Root of table storage (what `SHOW deeplake.root_path` reports).
-    pub fn root_path(&self) -> &Path {
-        &self.root
-    }
-
-    pub(crate) fn check_table_name(name: &str) -> Result<()> {
-        match invalid_reason(name) {
-            Some(reason) => Err(name_error("table", name, reason)),
-            None => Ok(()),
+    /// Root of table storage (what `SHOW deeplake.root_path` reports), or
+    /// the server's URL.
+    pub fn root_path(&self) -> &str {
+        match &self.backend {
+            Backend::Embedded(ws) => ws.root(),
+            Backend::Remote(r) => r.base(),
         }
     }
 
-    /// Where a table's files live.
+    pub(crate) fn check_table_name(name: &str) -> Result<()> {
+        check_table_name(name)
+    }
+
+    /// Where a table's files live (embedded), or its URL on the server.
     pub fn dataset_path(&self, table: &str) -> String {
-        self.root
-            .join(&self.org)
-            .join(&self.workspace)
-            .join(table)
-            .display()
-            .to_string()
+        match &self.backend {
+            Backend::Embedded(ws) => ws.dataset_path(table),
+            Backend::Remote(r) => {
+                format!("{}/workspaces/{}/tables/{table}", r.base(), self.workspace)
+            }
+        }
     }
 
     /// Names of the workspace's tables, sorted.
     pub fn list_tables(&self) -> Result<Vec<String>> {
-        Ok(block(&self.rt, self.location.list_tables())?)
+        match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.list_tables()),
+            Backend::Remote(r) => block(&self.rt, r.list_tables()),
+        }
     }
 
     /// Drops a table; a missing one is an error only when `if_exists` is false.
     pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<()> {
         Self::check_table_name(name)?;
-        let dropped = block(&self.rt, self.location.drop_table(name))?;
-        if !dropped && !if_exists {
-            return Err(ClientError::Table(format!("Table '{name}' does not exist")));
+        match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.drop_table(name, if_exists)),
+            Backend::Remote(r) => block(&self.rt, r.drop_table(name, if_exists)),
         }
-        Ok(())
     }
 
-    /// Opens a table for direct reads (training, batch iteration).
+    /// Creates an empty table with `columns` (the reference's `create_table`).
+    pub fn create_table(&self, name: &str, columns: &[(String, SpecType)]) -> Result<()> {
+        Self::check_table_name(name)?;
+        match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.create_table(name, columns)).map(|_| ()),
+            Backend::Remote(r) => block(&self.rt, r.create_table(name, columns)),
+        }
+    }
+
+    /// A table's columns, row count and version.
+    pub fn describe_table(&self, name: &str) -> Result<TableInfo> {
+        Self::check_table_name(name)?;
+        match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.describe(name)),
+            Backend::Remote(r) => {
+                block(&self.rt, r.describe(name))?.ok_or_else(|| ClientError::table_missing(name))
+            }
+        }
+    }
+
+    /// Opens a table for direct reads (training, batch iteration). A remote
+    /// table is read straight from the storage the server names, when this
+    /// machine can reach it (a shared directory, or object storage with
+    /// this process's credentials).
     pub fn open_table(&self, name: &str) -> Result<Dataset> {
         Self::check_table_name(name)?;
-        let table = block(&self.rt, self.location.open_table(name)).map_err(|e| match e {
-            StorageError::TableNotFound(_) => {
-                ClientError::Table(format!("Table '{name}' does not exist"))
+        match &self.backend {
+            Backend::Embedded(ws) => {
+                let table = block(&self.rt, ws.open_table(name))?;
+                Ok(Dataset::new(table, self.rt.clone(), ws.engine().clone()))
             }
-            e => e.into(),
-        })?;
-        Ok(Dataset::new(table, self.rt.clone(), self.sql.clone()))
+            Backend::Remote(r) => {
+                if block(&self.rt, r.describe(name))?.is_none() {
+                    return Err(ClientError::table_missing(name));
+                }
+                let path = block(&self.rt, r.storage_path())?;
+                let unreachable = |why: String| {
+                    ClientError::table(format!(
+                        "Table '{name}' is stored at {path}, which this machine cannot read: {why}"
+                    ))
+                    .with_kind(ErrorKind::Unavailable)
+                };
+                if !path.contains("://") && !std::path::Path::new(&path).is_dir() {
+                    return Err(unreachable("no such directory here".into()));
+                }
+                let location =
+                    Location::from_root(&path).map_err(|e| unreachable(e.to_string()))?;
+                let table = block(&self.rt, location.open_table(name))
+                    .map_err(|e| unreachable(e.to_string()))?;
+                let engine = Engine::new(location, &self.workspace, &path);
+                Ok(Dataset::new(table, self.rt.clone(), Arc::new(engine)))
+            }
+        }
+    }
+
+    /// The schema of an existing table, for rows appended to it.
+    fn existing_schema(&self, table: &str) -> Result<SchemaRef> {
+        match &self.backend {
+            Backend::Embedded(ws) => Ok(block(&self.rt, ws.open_table(table))?.schema()),
+            Backend::Remote(r) => match block(&self.rt, r.describe(table))? {
+                Some(info) => schema_of(&info),
+                None => Err(ClientError::table_missing(table)),
+            },
+        }
+    }
+
+    fn table_exists(&self, table: &str) -> Result<bool> {
+        match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.table_exists(table)),
+            Backend::Remote(r) => Ok(block(&self.rt, r.describe(table))?.is_some()),
+        }
+    }
+
+    /// Opens (or, at the first write, creates) `table` for rows of `schema`.
+    pub(crate) fn open_sink<'p>(
+        &self,
+        table: &str,
+        mode: Mode,
+        schema: &SchemaRef,
+        write: WriteOptions,
+        total: i64,
+        progress: Option<Progress<'p>>,
+    ) -> Result<Opened<'p>> {
+        match &self.backend {
+            Backend::Embedded(ws) => {
+                let target = block(&self.rt, ws.open_for_write(table, mode, schema))?;
+                Ok(Opened {
+                    created: target.created,
+                    write_schema: target.write_schema(schema),
+                    sink: Sink::Local(target.writer(schema, write, total, progress)?),
+                })
+            }
+            Backend::Remote(r) => {
+                let info = block(&self.rt, r.describe(table))?;
+                let (created, first_mode, write_schema) = match (info, mode) {
+                    (Some(_), Mode::Create) => return Err(ClientError::table_exists(table)),
+                    (Some(info), Mode::Append) => (false, Mode::Append, schema_of(&info)?),
+                    (Some(_), Mode::Overwrite) => (false, Mode::Overwrite, schema.clone()),
+                    (None, _) => (true, Mode::Create, schema.clone()),
+                };
+                let w = RemoteWriter::new(r.clone(), table, first_mode, write, total, progress)?;
+                Ok(Opened {
+                    created,
+                    write_schema,
+                    sink: Sink::Remote(w),
+                })
+            }
+        }
     }
 
     /// Ingests equal-length columns into `table`.
@@ -243,59 +365,50 @@ impl Client {
         if hints.values().any(|t| *t == SpecType::File) {
             return self.ingest_files(table, data, hints, opts);
         }
-        let mut exists =
-            block(&self.rt, self.location.table_exists(table)).map_err(create_failed)?;
+        let exists = self.table_exists(table)?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::table_exists(table));
         }
-        let mut input = data;
-        let (handle, batch) = loop {
-            let opened = match exists {
-                true => Some(block(&self.rt, self.location.open_table(table))?),
-                false => None,
-            };
-            let existing = match (&opened, opts.mode) {
-                (Some(t), Mode::Append) => Some(t.schema()),
-                _ => None,
-            };
-            let batch = prepare(input, &hints, existing.as_deref(), table)?;
-            if let Some(t) = opened {
-                break (t, batch);
-            }
-            let created = block(&self.rt, self.location.create_table(table, batch.schema()));
-            match created {
-                Ok(t) => break (t, batch),
-                // Another writer created it first: append onto theirs,
-                // retyped to their schema...
-                Err(StorageError::TableExists(_)) if opts.mode == Mode::Append => {
-                    exists = true;
-                    input = batch_columns(&batch);
-                }
-                // ...or replace it, with this batch's own schema.
-                Err(StorageError::TableExists(_)) if opts.mode == Mode::Overwrite => {
-                    exists = true;
-                    break (block(&self.rt, self.location.open_table(table))?, batch);
-                }
-                Err(StorageError::TableExists(_)) => return Err(ClientError::table_exists(table)),
-                Err(e) => return Err(create_failed(e)),
-            }
+        // Appending data is typed to the table's columns; a table another
+        // writer creates meanwhile is retyped to below.
+        let existing = match (exists, opts.mode) {
+            (true, Mode::Append) => Some(self.existing_schema(table)?),
+            _ => None,
         };
-        let rows = batch.num_rows() as u64;
-        let overwrite = exists && opts.mode == Mode::Overwrite;
+        let mut batch = prepare(data, &hints, existing.as_deref(), table)?;
+        let rows = batch.num_rows() as i64;
         let progress = opts.on_progress.take();
-        let written = block(&self.rt, async {
-            let mut w = TableWriter::new(
-                handle,
-                batch.schema(),
-                opts.write,
-                overwrite,
-                rows as i64,
-                progress,
-            )?;
-            w.push(&batch).await?;
-            w.finish().await
-        });
-        self.conclude(table, !exists, written, 0)
+        let mut opened = self.open_sink(
+            table,
+            opts.mode,
+            &batch.schema(),
+            opts.write,
+            rows,
+            progress,
+        )?;
+        let written = (|| {
+            if opened.write_schema != batch.schema() {
+                batch = prepare(
+                    batch_columns(&batch),
+                    &Default::default(),
+                    Some(&opened.write_schema),
+                    table,
+                )?;
+            }
+            block(&self.rt, opened.sink.push(&batch))?;
+            block(&self.rt, opened.sink.finish())
+        })();
+        self.conclude(table, opened.created, written, 0)
+    }
+
+    /// What an ingest returns.
+    pub(crate) fn result(&self, table: &str, row_count: u64, skipped: u64) -> IngestResult {
+        IngestResult {
+            table_name: table.to_string(),
+            row_count,
+            dataset_path: self.dataset_path(table),
+            skipped,
+        }
     }
 
     /// The end of every ingest: the result, or the error with the table
@@ -304,31 +417,23 @@ impl Client {
         &self,
         table: &str,
         created: bool,
-        written: Result<(deeplake_storage::Table, u64)>,
+        written: Result<u64>,
         skipped: u64,
     ) -> Result<IngestResult> {
-        match written {
-            Ok((_, n)) => Ok(IngestResult {
-                table_name: table.to_string(),
-                row_count: n,
-                dataset_path: self.dataset_path(table),
-                skipped,
-            }),
-            Err(e) => {
-                if created {
-                    // Best effort: the original error matters more than a cleanup failure.
-                    let _ = block(&self.rt, self.location.drop_table(table));
-                }
-                Err(match e {
-                    ClientError::Table(m) | ClientError::Ingest(m)
-                        if !m.starts_with("Failed to ingest data") =>
-                    {
-                        ClientError::Ingest(format!("Failed to ingest data: {m}"))
+        let n = match &self.backend {
+            Backend::Embedded(ws) => block(&self.rt, ws.conclude(table, created, written))?,
+            Backend::Remote(r) => match written {
+                Ok(n) => n,
+                Err(e) => {
+                    if created {
+                        // Best effort, as locally.
+                        let _ = block(&self.rt, r.drop_table(table, true));
                     }
-                    e => e,
-                })
-            }
-        }
+                    return Err(ingest_failure(e));
+                }
+            },
+        };
+        Ok(self.result(table, n, skipped))
     }
 }
 

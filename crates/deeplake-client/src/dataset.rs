@@ -22,7 +22,7 @@ pub struct Dataset {
 }
 
 fn table_error(e: impl std::fmt::Display) -> ClientError {
-    ClientError::Table(e.to_string())
+    ClientError::table(e.to_string())
 }
 
 impl Dataset {
@@ -121,7 +121,7 @@ impl Dataset {
             let schema = self.schema();
             for c in cols {
                 if schema.field_with_name(c).is_err() {
-                    return Err(ClientError::Table(format!(
+                    return Err(ClientError::table(format!(
                         "Column '{c}' does not exist in table '{}'",
                         self.name()
                     )));
@@ -176,7 +176,7 @@ impl Dataset {
         columns: Option<&[&str]>,
     ) -> Result<Batches> {
         if size == 0 {
-            return Err(ClientError::Table("batch size must be positive".into()));
+            return Err(ClientError::table("batch size must be positive"));
         }
         Ok(Batches {
             scan: self.scan(columns)?,

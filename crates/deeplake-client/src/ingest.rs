@@ -32,7 +32,7 @@ impl std::str::FromStr for Mode {
             "create" => Ok(Mode::Create),
             "append" => Ok(Mode::Append),
             "overwrite" => Ok(Mode::Overwrite),
-            other => Err(ClientError::Ingest(format!(
+            other => Err(ClientError::ingest(format!(
                 "Unknown mode '{other}': use 'create', 'append' or 'overwrite'."
             ))),
         }
@@ -45,7 +45,7 @@ pub fn parse_schema(schema: &[(String, String)]) -> Result<HashMap<String, SpecT
     for (col, ty) in schema {
         let parsed: SpecType = ty
             .parse()
-            .map_err(|e| ClientError::Ingest(format!("Invalid schema for column '{col}': {e}")))?;
+            .map_err(|e| ClientError::ingest(format!("Invalid schema for column '{col}': {e}")))?;
         out.insert(col.clone(), parsed);
     }
     Ok(out)
@@ -62,11 +62,11 @@ pub fn prepare(
     table: &str,
 ) -> Result<RecordBatch> {
     if data.is_empty() {
-        return Err(ClientError::Ingest("data must not be empty.".into()));
+        return Err(ClientError::ingest("data must not be empty."));
     }
     for col in hints.keys() {
         if !data.iter().any(|(name, _)| name == col) {
-            return Err(ClientError::Ingest(format!(
+            return Err(ClientError::ingest(format!(
                 "Schema declares '{col}' but column not in data."
             )));
         }
@@ -75,17 +75,15 @@ pub fn prepare(
     let mut seen = std::collections::HashSet::new();
     for (name, col) in &data {
         if name.is_empty() {
-            return Err(ClientError::Ingest(
-                "Column names must not be empty.".into(),
-            ));
+            return Err(ClientError::ingest("Column names must not be empty."));
         }
         if !seen.insert(name.as_str()) {
-            return Err(ClientError::Ingest(format!(
+            return Err(ClientError::ingest(format!(
                 "Column '{name}' is given more than once."
             )));
         }
         if col.len() != rows {
-            return Err(ClientError::Ingest(format!(
+            return Err(ClientError::ingest(format!(
                 "All columns must have the same length: '{}' has {rows} rows but '{name}' has {}.",
                 data[0].0,
                 col.len()
@@ -93,9 +91,7 @@ pub fn prepare(
         }
     }
     if rows == 0 {
-        return Err(ClientError::Ingest(
-            "data must contain at least one row.".into(),
-        ));
+        return Err(ClientError::ingest("data must contain at least one row."));
     }
     let mut typed: HashMap<String, (Field, ArrayRef)> = HashMap::new();
     let mut order = Vec::with_capacity(data.len());
@@ -104,12 +100,12 @@ pub fn prepare(
             Some(schema) => {
                 let field = schema.field_with_name(&name).map_err(|_| {
                     let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    ClientError::Table(format!(
+                    ClientError::table(format!(
                         "Cannot append to table '{table}': column '{name}' is not in the table (its columns: {}).",
                         cols.join(", ")
                     ))
                 })?;
-                Some(SpecType::of_field(field).map_err(|e| ClientError::Table(e.to_string()))?)
+                Some(SpecType::of_field(field).map_err(|e| ClientError::table(e.to_string()))?)
             }
             None => None,
         };
@@ -121,7 +117,7 @@ pub fn prepare(
                 (t, h) => t == h,
             };
             if !fits {
-                return Err(ClientError::Table(format!(
+                return Err(ClientError::table(format!(
                     "Cannot append to table '{table}': column '{name}' is {t} in the table, the schema says {h}."
                 )));
             }
@@ -129,13 +125,13 @@ pub fn prepare(
         let (ty, array) = type_column(&name, col, table_type.or_else(|| hints.get(&name).copied()))
             .map_err(|e| match existing {
                 Some(_) => {
-                    ClientError::Table(format!("Cannot append to table '{table}': {}", e.message()))
+                    ClientError::table(format!("Cannot append to table '{table}': {}", e.message()))
                 }
                 None => e,
             })?;
         if let Some(t) = table_type {
             if t != ty {
-                return Err(ClientError::Table(format!(
+                return Err(ClientError::table(format!(
                     "Cannot append to table '{table}': column '{name}' is {t} in the table, the data is {ty}."
                 )));
             }
@@ -157,7 +153,7 @@ pub fn prepare(
     let schema = Arc::new(Schema::new(fields));
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema, arrays, &options)
-        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+        .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))
 }
 
 /// A VIDEO column given as file paths holds each file's bytes, as the
@@ -176,7 +172,7 @@ fn video_bytes(name: &str, col: Column) -> Result<Column> {
         .map(|v| match v {
             Value::Str(path) => Ok(Value::Bytes(deeplake_ingest::read_file(Path::new(&path))?)),
             v @ (Value::Bytes(_) | Value::Null) => Ok(v),
-            other => Err(ClientError::Ingest(format!(
+            other => Err(ClientError::ingest(format!(
                 "VIDEO column '{name}': expected file path or bytes, got {}.",
                 other.kind()
             ))),
@@ -187,7 +183,7 @@ fn video_bytes(name: &str, col: Column) -> Result<Column> {
 
 fn type_column(name: &str, col: Column, target: Option<SpecType>) -> Result<(SpecType, ArrayRef)> {
     if target == Some(SpecType::File) {
-        return Err(ClientError::Ingest(format!(
+        return Err(ClientError::ingest(format!(
             "Column '{name}' is declared FILE; file ingestion is handled by the file pipeline, not column ingest."
         )));
     }
@@ -208,7 +204,7 @@ fn type_column(name: &str, col: Column, target: Option<SpecType>) -> Result<(Spe
             let ty = match target {
                 Some(t) => t,
                 None => SpecType::from_arrow(array.data_type())
-                    .map_err(|e| ClientError::Ingest(format!("Column '{name}': {e}")))?,
+                    .map_err(|e| ClientError::ingest(format!("Column '{name}': {e}")))?,
             };
             Ok(coerce_array(name, ty, &array)?)
         }

@@ -43,11 +43,15 @@ mod client;
 mod dataset;
 mod error;
 mod ingest;
+pub mod ipc;
 mod names;
 mod query;
+mod remote;
 mod runtime;
+mod sink;
 mod sources;
 mod token;
+mod workspace;
 mod writer;
 
 pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
@@ -61,8 +65,9 @@ pub use deeplake_ingest::{
 pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};
-pub use error::{ClientError, Result};
+pub use error::{ClientError, ErrorClass, ErrorKind, Result};
 pub use ingest::Mode;
 pub use names::MAX_NAME_LEN;
 pub use query::TableQuery;
-pub use writer::WriteOptions;
+pub use workspace::{check_name, check_table_name, ColumnInfo, TableInfo, Target, Workspace};
+pub use writer::{Progress, TableWriter, WriteOptions};

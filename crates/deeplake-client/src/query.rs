@@ -1,18 +1,20 @@
 //! SQL from the client: `query(sql, params)` and the fluent
 //! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
 use deeplake_types::Value;
 
-use crate::client::Client;
-use crate::error::{ClientError, Result};
+use crate::client::{Backend, Client};
+use crate::error::{ClientError, ErrorKind, Result};
 use crate::runtime::block;
+use crate::workspace::statement_timeout;
 
 impl From<SqlError> for ClientError {
     fn from(e: SqlError) -> Self {
-        ClientError::Table(e.to_string())
+        ClientError::table(e.to_string())
     }
 }
 
@@ -47,21 +49,31 @@ impl Client {
         params: &[Value],
         timeout: Option<Duration>,
     ) -> Result<QueryOutput> {
-        let engine = self.sql.clone();
-        let run = engine.execute(sql, params);
-        let out = block(&self.rt, async move {
-            match timeout {
-                // Dropping the plan's stream stops its partitions.
-                Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
-                    ClientError::Table(format!(
-                        "Query failed: canceling statement due to statement timeout ({} s)",
-                        limit.as_secs_f64()
-                    ))
-                }),
-                None => Ok(run.await),
+        match (&self.backend, timeout) {
+            (Backend::Embedded(ws), None) => block(&self.rt, ws.query(sql, params, None)),
+            // The deadline is kept by this thread's clock, not the runtime's
+            // timers: with every worker busy computing the statement, those
+            // fire late. The statement runs as a task, aborted on timeout.
+            (Backend::Embedded(ws), Some(limit)) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let (ws, sql, params) = (ws.clone(), sql.to_string(), params.to_vec());
+                let task = self.rt.spawn(async move {
+                    let _ = tx.send(ws.query(&sql, &params, None).await);
+                });
+                match rx.recv_timeout(limit) {
+                    Ok(out) => out,
+                    Err(RecvTimeoutError::Timeout) => {
+                        task.abort();
+                        Err(statement_timeout(limit))
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(ClientError::table(
+                        "Query failed: the statement stopped without a result",
+                    )
+                    .with_kind(ErrorKind::Internal)),
+                }
             }
-        })?;
-        Ok(out?)
+            (Backend::Remote(r), _) => block(&self.rt, r.query_arrow(sql, params, timeout)),
+        }
     }
 
     /// The fluent query builder over `table`.

@@ -9,63 +9,14 @@ use std::sync::Arc;
 use arrow_array::{Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use deeplake_ingest::{FileBatch, FileInput, Format, HfEnv, HuggingFace};
-use deeplake_storage::{StorageError, Table};
 use deeplake_types::{Column, SpecType, Value};
 
 use crate::client::{batch_columns, Client, IngestOptions, IngestResult};
-use crate::error::{ClientError, Result};
-use crate::ingest::{parse_schema, prepare, Mode};
+use crate::error::{ClientError, ErrorClass, Result};
+use crate::ingest::{parse_schema, prepare};
 use crate::runtime::block;
-use crate::writer::TableWriter;
-
-/// A table ready for writing and how it came to be.
-struct Target {
-    table: Table,
-    /// This call created it (and drops it on failure).
-    created: bool,
-    /// Rows must be retyped to the table's existing schema.
-    append: bool,
-    overwrite: bool,
-}
 
 impl Client {
-    /// Opens or creates `table` for rows of `schema` under `mode`.
-    fn open_for_write(&self, table: &str, mode: Mode, schema: &SchemaRef) -> Result<Target> {
-        let exists_error = || ClientError::table_exists(table);
-        let open = |append: bool| -> Result<Target> {
-            Ok(Target {
-                table: block(&self.rt, self.location.open_table(table))?,
-                created: false,
-                append,
-                overwrite: !append,
-            })
-        };
-        if block(&self.rt, self.location.table_exists(table))
-            .map_err(crate::client::create_failed)?
-        {
-            return match mode {
-                Mode::Create => Err(exists_error()),
-                Mode::Append => open(true),
-                Mode::Overwrite => open(false),
-            };
-        }
-        match block(&self.rt, self.location.create_table(table, schema.clone())) {
-            Ok(t) => Ok(Target {
-                table: t,
-                created: true,
-                append: false,
-                overwrite: false,
-            }),
-            // Another writer created it first.
-            Err(StorageError::TableExists(_)) => match mode {
-                Mode::Create => Err(exists_error()),
-                Mode::Append => open(true),
-                Mode::Overwrite => open(false),
-            },
-            Err(e) => Err(crate::client::create_failed(e)),
-        }
-    }
-
     /// Ingests the files named by FILE columns; other columns are carried
     /// onto every row made from the files of their input row.
     pub(crate) fn ingest_files(
@@ -83,14 +34,14 @@ impl Client {
         file_cols.sort();
         for col in &file_cols {
             if !data.iter().any(|(name, _)| name == *col) {
-                return Err(ClientError::Ingest(format!(
+                return Err(ClientError::ingest(format!(
                     "Schema declares '{col}' as FILE but column not in data."
                 )));
             }
         }
         if let Some((first, col)) = data.first() {
             if let Some((name, other)) = data.iter().find(|(_, c)| c.len() != col.len()) {
-                return Err(ClientError::Ingest(format!(
+                return Err(ClientError::ingest(format!(
                     "All columns must have the same length: '{first}' has {} rows but '{name}' has {}.",
                     col.len(),
                     other.len()
@@ -119,7 +70,7 @@ impl Client {
         if let Some(c) = &carried {
             for f in c.schema().fields() {
                 if fields.iter().any(|x| x.name() == f.name()) {
-                    return Err(ClientError::Ingest(format!(
+                    return Err(ClientError::ingest(format!(
                         "Column '{}' clashes with a column that file ingestion creates.",
                         f.name()
                     )));
@@ -128,20 +79,14 @@ impl Client {
             }
         }
         let schema: SchemaRef = Arc::new(Schema::new(fields));
-        let target = self.open_for_write(table, opts.mode, &schema)?;
-        let created = target.created;
         let progress = opts.on_progress.take();
+        let total = plan.expected_rows() as i64;
+        let opened = self.open_sink(table, opts.mode, &schema, opts.write, total, progress)?;
+        let created = opened.created;
+        let write_schema = opened.write_schema;
+        let mut w = opened.sink;
         let written = (|| {
-            let (table_handle, write_schema, overwrite) = self.writer_parts(target, &schema);
             let appending = write_schema != schema;
-            let mut w = TableWriter::new(
-                table_handle,
-                write_schema.clone(),
-                opts.write,
-                overwrite,
-                plan.expected_rows() as i64,
-                progress,
-            )?;
             plan.run(|fb: FileBatch| -> Result<()> {
                 w.set_total(fb.total as i64);
                 let mut batch = with_carried(fb, carried.as_ref(), &schema)?;
@@ -158,16 +103,6 @@ impl Client {
             block(&self.rt, w.finish())
         })();
         self.conclude(table, created, written, 0)
-    }
-
-    /// The table handle, the schema rows must have to be written to it,
-    /// and whether the write replaces its contents.
-    fn writer_parts(&self, target: Target, schema: &SchemaRef) -> (Table, SchemaRef, bool) {
-        let write_schema = match target.append {
-            true => target.table.schema(),
-            false => schema.clone(),
-        };
-        (target.table, write_schema, target.overwrite)
     }
 
     /// Ingests a Hugging Face dataset's `split` (default `train`), found as
@@ -204,7 +139,7 @@ impl Client {
         }
         let hints = parse_schema(&pairs)?;
         if let Some((col, _)) = hints.iter().find(|(_, t)| **t == SpecType::File) {
-            return Err(ClientError::Ingest(format!(
+            return Err(ClientError::ingest(format!(
                 "Column '{col}' is declared FILE, which a format cannot use: yield the file's contents instead."
             )));
         }
@@ -213,7 +148,7 @@ impl Client {
         let mut batches = format.normalize()?;
         let first = batches
             .next()
-            .ok_or_else(|| ClientError::Ingest("The format yielded no data.".into()))??;
+            .ok_or_else(|| ClientError::ingest("The format yielded no data."))??;
         let present = |batch: &[(String, Column)]| -> HashMap<String, SpecType> {
             hints
                 .iter()
@@ -223,29 +158,33 @@ impl Client {
         };
         let first_hints = present(&first);
         let first = with_metadata(prepare(first, &first_hints, None, table)?, metadata)?;
-        let target = self.open_for_write(table, opts.mode, &first.schema())?;
-        let created = target.created;
         let progress = opts.on_progress.take();
+        let opened = self.open_sink(
+            table,
+            opts.mode,
+            &first.schema(),
+            opts.write,
+            rows_hint,
+            progress,
+        )?;
+        let created = opened.created;
+        let write_schema = opened.write_schema;
+        let mut w = opened.sink;
         let written = (|| {
-            let (table_handle, write_schema, overwrite) =
-                self.writer_parts(target, &first.schema());
-            let mut w = TableWriter::new(
-                table_handle,
-                write_schema.clone(),
-                opts.write,
-                overwrite,
-                rows_hint,
-                progress,
-            )?;
             let retype = |batch: Vec<(String, Column)>| -> Result<RecordBatch> {
                 let hints = present(&batch);
-                prepare(batch, &hints, Some(&write_schema), table).map_err(|e| match e {
-                    ClientError::Table(m) => ClientError::Ingest(m.replacen(
-                        &format!("Cannot append to table '{table}'"),
-                        "A batch does not match the first batch",
-                        1,
-                    )),
-                    e => e,
+                prepare(batch, &hints, Some(&write_schema), table).map_err(|e| {
+                    match e.error_class() {
+                        ErrorClass::Table => {
+                            let m = e.message().replacen(
+                                &format!("Cannot append to table '{table}'"),
+                                "A batch does not match the first batch",
+                                1,
+                            );
+                            e.with_message(m).with_class(ErrorClass::Ingest)
+                        }
+                        _ => e,
+                    }
                 })
             };
             let first = match write_schema == first.schema() {
@@ -285,7 +224,7 @@ fn with_metadata(
         })
         .collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
-        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+        .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))
 }
 
 /// What `{"_huggingface": name, "split": .., "config": ..}` data asks for.
@@ -304,15 +243,15 @@ pub(crate) fn huggingface_request(data: &[(String, Column)]) -> Result<Option<Hf
         match col {
             Column::Values(v) => match v.as_slice() {
                 [Value::Str(s)] => Ok(s.clone()),
-                [other] => Err(ClientError::Ingest(format!(
+                [other] => Err(ClientError::ingest(format!(
                     "{key} value must be a string, got {}.",
                     other.kind()
                 ))),
-                _ => Err(ClientError::Ingest(format!(
+                _ => Err(ClientError::ingest(format!(
                     "{key} value must be a string, got list."
                 ))),
             },
-            Column::Arrow(a) => Err(ClientError::Ingest(format!(
+            Column::Arrow(a) => Err(ClientError::ingest(format!(
                 "{key} value must be a string, got {}.",
                 a.data_type()
             ))),
@@ -326,7 +265,7 @@ pub(crate) fn huggingface_request(data: &[(String, Column)]) -> Result<Option<Hf
             "split" | "_split" => split = Some(one(key, col)?),
             "config" | "_config" | "name" => config = Some(one(key, col)?),
             other => {
-                return Err(ClientError::Ingest(format!(
+                return Err(ClientError::ingest(format!(
                     "Unexpected key '{other}' next to _huggingface: only 'split' and 'config' are allowed."
                 )))
             }
@@ -342,7 +281,7 @@ pub(crate) fn huggingface_request(data: &[(String, Column)]) -> Result<Option<Hf
 /// The paths of a FILE column with the input row of each; nulls are skipped.
 fn paths(name: &str, col: Column) -> Result<Vec<FileInput>> {
     let not_paths = |kind: &str| {
-        ClientError::Ingest(format!(
+        ClientError::ingest(format!(
             "FILE column '{name}' must hold file paths (text), got {kind}."
         ))
     };
@@ -363,7 +302,7 @@ fn paths(name: &str, col: Column) -> Result<Vec<FileInput>> {
                 return Err(not_paths(&array.data_type().to_string()));
             }
             let strings = arrow_cast::cast(&array, &DataType::Utf8)
-                .map_err(|e| ClientError::Ingest(e.to_string()))?;
+                .map_err(|e| ClientError::ingest(e.to_string()))?;
             let strings = strings
                 .as_any()
                 .downcast_ref::<StringArray>()
@@ -398,9 +337,9 @@ fn with_carried(
     for col in carried.columns() {
         columns.push(
             arrow_select::take::take(col.as_ref(), &picks, None)
-                .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))?,
+                .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))?,
         );
     }
     RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))
+        .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))
 }

@@ -16,15 +16,15 @@ pub struct Claims {
 pub fn parse(token: &str) -> Result<Claims> {
     let parts: Vec<&str> = token.trim().split('.').collect();
     if parts.len() != 3 {
-        return Err(ClientError::Token(
-            "Invalid token format: expected JWT with 3 parts".into(),
+        return Err(ClientError::token(
+            "Invalid token format: expected JWT with 3 parts",
         ));
     }
     let payload = URL_SAFE_NO_PAD
         .decode(parts[1].trim_end_matches('='))
-        .map_err(|e| ClientError::Token(format!("Invalid token payload: {e}")))?;
+        .map_err(|e| ClientError::token(format!("Invalid token payload: {e}")))?;
     let json: serde_json::Value = serde_json::from_slice(&payload)
-        .map_err(|e| ClientError::Token(format!("Invalid token payload: {e}")))?;
+        .map_err(|e| ClientError::token(format!("Invalid token payload: {e}")))?;
     let org_id = ["OrgID", "org_id"]
         .iter()
         .find_map(|k| json.get(*k).and_then(|v| v.as_str()).map(str::to_string))
@@ -40,10 +40,10 @@ pub fn org_of(token: &str, now_secs: i64) -> Result<String> {
     let claims = parse(token)?;
     if let Some(exp) = claims.exp {
         if exp < now_secs {
-            return Err(ClientError::Auth("Token expired".into()));
+            return Err(ClientError::auth("Token expired"));
         }
     }
     claims
         .org_id
-        .ok_or_else(|| ClientError::Token("Token does not contain org_id claim".into()))
+        .ok_or_else(|| ClientError::token("Token does not contain org_id claim"))
 }

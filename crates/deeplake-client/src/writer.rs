@@ -39,8 +39,8 @@ impl WriteOptions {
     /// Zero sizes are refused: a zero flush size would never advance.
     pub fn validate(&self) -> Result<()> {
         if self.flush_every == 0 || self.commit_every == 0 {
-            return Err(ClientError::Ingest(
-                "flush_every and commit_every must be positive.".into(),
+            return Err(ClientError::ingest(
+                "flush_every and commit_every must be positive.",
             ));
         }
         Ok(())
@@ -131,7 +131,7 @@ impl<'p> TableWriter<'p> {
         let batch = match self.buffer.as_slice() {
             [one] => compacted(one)?,
             many => arrow_select::concat::concat_batches(&self.schema, many)
-                .map_err(|e| ClientError::Ingest(format!("Failed to ingest data: {e}")))?,
+                .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))?,
         };
         self.buffer.clear();
         self.buffered = 0;

@@ -7,7 +7,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float32Array, Int64Array};
 use common::{client_at, col, first_i64s, ints, jwt, opts_schema, texts};
 use deeplake_client::{
-    Client, ClientError, Column, IngestOptions, Mode, SpecType, Value, WriteOptions,
+    Client, ClientError, Column, ErrorKind, IngestOptions, Mode, SpecType, Value, WriteOptions,
 };
 
 #[test]
@@ -43,7 +43,7 @@ fn tokens_name_the_org_directory() {
         .unwrap();
     assert_eq!(
         e,
-        ClientError::Token("Invalid token format: expected JWT with 3 parts".into())
+        ClientError::token("Invalid token format: expected JWT with 3 parts")
     );
     assert!(e.is_auth());
     let e = Client::new(
@@ -53,10 +53,7 @@ fn tokens_name_the_org_directory() {
     )
     .err()
     .unwrap();
-    assert_eq!(
-        e,
-        ClientError::Token("Token does not contain org_id claim".into())
-    );
+    assert_eq!(e, ClientError::token("Token does not contain org_id claim"));
     let e = Client::new(
         Some(&jwt(serde_json::json!({"OrgID": "a", "Exp": 1}))),
         Some("ws"),
@@ -64,7 +61,7 @@ fn tokens_name_the_org_directory() {
     )
     .err()
     .unwrap();
-    assert_eq!(e, ClientError::Auth("Token expired".into()));
+    assert_eq!(e, ClientError::auth("Token expired"));
     let e = Client::new(
         Some(&jwt(serde_json::json!({"OrgID": "../etc"}))),
         Some("ws"),
@@ -74,10 +71,7 @@ fn tokens_name_the_org_directory() {
     .unwrap();
     assert_eq!(e.class(), "TokenError");
     let e = Client::new(None, Some(""), Some(&url)).err().unwrap();
-    assert_eq!(
-        e,
-        ClientError::ManagedService("workspace_id required".into())
-    );
+    assert_eq!(e, ClientError::managed_service("workspace_id required"));
     let e = Client::new(None, Some("ws"), Some("ftp://x"))
         .err()
         .unwrap();
@@ -392,7 +386,7 @@ fn bad_input_gets_its_error_and_writes_nothing() {
         ),
     ];
     for (err, want) in cases {
-        assert_eq!(err, ClientError::Ingest(want.into()), "{want}");
+        assert_eq!(err, ClientError::ingest(want), "{want}");
         assert_nothing_left(&c, dir.path(), "bad");
     }
     // A struct column (a wrong container) is refused with a clear message.
@@ -437,10 +431,7 @@ fn bad_input_gets_its_error_and_writes_nothing() {
     }
     assert!(c.list_tables().unwrap().is_empty());
     assert!(
-        std::fs::read_dir(dir.path().join("local/ws"))
-            .unwrap()
-            .next()
-            .is_none(),
+        std::fs::read_dir(dir.path().join("local/ws")).map_or(true, |mut d| d.next().is_none()),
         "nothing written anywhere"
     );
     assert!(c
@@ -466,7 +457,10 @@ fn existing_tables_need_an_explicit_mode() {
         .ingest("t", vec![ints("id", 3..4)], IngestOptions::default())
         .err()
         .unwrap();
-    assert_eq!(err, ClientError::Table("Table already exists: 't'".into()));
+    assert_eq!(
+        err,
+        ClientError::table("Table already exists: 't'").with_kind(ErrorKind::Conflict)
+    );
 
     // Append: missing columns become null, types follow the table.
     let append = || IngestOptions {
@@ -494,8 +488,8 @@ fn existing_tables_need_an_explicit_mode() {
         .unwrap();
     assert_eq!(
         err,
-        ClientError::Table(
-            "Cannot append to table 't': Column 'id' row 0: expected INT64, got str".into()
+        ClientError::table(
+            "Cannot append to table 't': Column 'id' row 0: expected INT64, got str"
         )
     );
     assert_eq!(
@@ -664,7 +658,7 @@ fn drop_list_open_and_refresh() {
     );
     assert_eq!(
         ds.take(&[0], Some(&["nope"])).err().unwrap(),
-        ClientError::Table("Column 'nope' does not exist in table 'a'".into())
+        ClientError::table("Column 'nope' does not exist in table 'a'")
     );
     assert_eq!(ds.get(15).err().unwrap().class(), "TableError");
 
@@ -672,11 +666,11 @@ fn drop_list_open_and_refresh() {
     c.drop_table("a", true).unwrap();
     assert_eq!(
         c.drop_table("a", false).err().unwrap(),
-        ClientError::Table("Table 'a' does not exist".into())
+        ClientError::table("Table 'a' does not exist").with_kind(ErrorKind::NotFound)
     );
     assert_eq!(
         c.open_table("a").err().unwrap(),
-        ClientError::Table("Table 'a' does not exist".into())
+        ClientError::table_missing("a")
     );
     assert_eq!(c.list_tables().unwrap(), vec!["b"]);
 }
@@ -844,9 +838,8 @@ fn queries_stop_at_their_timeout() {
         .unwrap_err();
     assert_eq!(
         err,
-        ClientError::Table(
-            "Query failed: canceling statement due to statement timeout (0.2 s)".into()
-        )
+        ClientError::table("Query failed: canceling statement due to statement timeout (0.2 s)")
+            .with_kind(ErrorKind::Timeout)
     );
     // Cancelled, not run to the end in the background of the call.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -910,14 +903,16 @@ fn video_columns_read_file_paths() {
         Some(&Value::Bytes(std::fs::read(&clip).unwrap()))
     );
     let missing = dir.path().join("gone.mp4").display().to_string();
-    for (value, message) in [
+    for (value, message, kind) in [
         (
             Value::Str(missing.clone()),
             format!("File not found: {missing}"),
+            ErrorKind::NotFound,
         ),
         (
             Value::Int(3),
             "VIDEO column 'video': expected file path or bytes, got int.".to_string(),
+            ErrorKind::BadInput,
         ),
     ] {
         let err = c
@@ -927,7 +922,7 @@ fn video_columns_read_file_paths() {
                 opts_schema(&[("video", "VIDEO")]),
             )
             .unwrap_err();
-        assert_eq!(err, ClientError::Ingest(message));
+        assert_eq!(err, ClientError::ingest(message).with_kind(kind));
     }
     assert!(!c.list_tables().unwrap().contains(&"bad".to_string()));
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{client_at, col, column_types, opts_schema, skimage, texts};
-use deeplake_client::{Chunking, Client, ClientError, Column, FileOptions, Mode, Tools, Value};
+use deeplake_client::{Chunking, Client, Column, FileOptions, Mode, Tools, Value};
 
 /// A file a Debian package installs; its absence is a setup error.
 fn system_file(path: &str, package: &str) -> PathBuf {
@@ -108,7 +108,8 @@ fn assert_ingest_error(
     needle: &str,
 ) -> String {
     match r {
-        Err(ClientError::Ingest(m)) => {
+        Err(e) if e.class() == "IngestError" => {
+            let m = e.message().to_string();
             assert!(m.contains(needle), "'{m}' should mention '{needle}'");
             m
         }

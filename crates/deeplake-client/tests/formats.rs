@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{client_at, col, column_types, skimage};
-use deeplake_client::{
-    Batch, ClientError, CocoPanoptic, Format, FormatError, IngestOptions, Value,
-};
+use deeplake_client::{Batch, CocoPanoptic, Format, FormatError, IngestOptions, Value};
 
 /// A format that yields prepared batches (or errors), with hints.
 struct Listed {
@@ -107,7 +105,10 @@ fn format_failures_leave_nothing_behind() {
             batches,
         };
         match c.ingest_format("bad", &mut f, IngestOptions::default()) {
-            Err(ClientError::Ingest(m)) => assert!(m.contains(needle), "{m}"),
+            Err(e) if e.class() == "IngestError" => {
+                let m = e.message();
+                assert!(m.contains(needle), "{m}")
+            }
             other => panic!("expected an IngestError, got {other:?}"),
         }
         assert!(c.list_tables().unwrap().is_empty());
@@ -288,7 +289,8 @@ fn coco_panoptic_needs_its_annotations_and_directories() {
     ];
     for (mut coco, path) in cases {
         match c.ingest_format("p", &mut coco, IngestOptions::default()) {
-            Err(ClientError::Ingest(m)) => {
+            Err(e) if e.class() == "IngestError" => {
+                let m = e.message().to_string();
                 assert!(
                     m.contains(&format!("File not found: {}", path.display())),
                     "{m}"
@@ -301,7 +303,10 @@ fn coco_panoptic_needs_its_annotations_and_directories() {
     std::fs::write(&broken, "{\"images\": [").unwrap();
     let mut coco = CocoPanoptic::new(dir.path().join("img"), dir.path().join("masks"), &broken);
     match c.ingest_format("p", &mut coco, IngestOptions::default()) {
-        Err(ClientError::Ingest(m)) => assert!(m.contains("not valid JSON"), "{m}"),
+        Err(e) if e.class() == "IngestError" => {
+            let m = e.message();
+            assert!(m.contains("not valid JSON"), "{m}")
+        }
         other => panic!("expected an IngestError, got {other:?}"),
     }
     assert!(c.list_tables().unwrap().is_empty());

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::{client_at, col, column_types};
-use deeplake_client::{Client, ClientError, HfEnv, IngestOptions, Value, CLASS_NAMES_KEY};
+use deeplake_client::{Client, HfEnv, IngestOptions, Value, CLASS_NAMES_KEY};
 
 const REPO: &str = "testorg/tiny";
 const SHA: &str = "4f0c6cbd1c3e9d7a2b5e8f01a2b3c4d5e6f70819";
@@ -168,7 +168,8 @@ fn reads_save_to_disk_hub_cache_and_builder_cache() {
 
     // Offline with the dataset nowhere: the error says where it looked.
     match hf(&c, "absent", "testorg/absent", None, &env) {
-        Err(ClientError::Ingest(m)) => {
+        Err(e) if e.class() == "IngestError" => {
+            let m = e.message().to_string();
             assert!(
                 m.contains("testorg/absent")
                     && m.contains("hub cache")
@@ -233,7 +234,10 @@ fn downloads_from_a_hub_endpoint_into_the_cache() {
     assert_eq!(hf(&c, "again", REPO, None, &offline).unwrap(), 5);
     // A dataset the hub does not have.
     match hf(&c, "missing", "testorg/other", None, &env) {
-        Err(ClientError::Ingest(m)) => assert!(m.contains("not found on the hub"), "{m}"),
+        Err(e) if e.class() == "IngestError" => {
+            let m = e.message();
+            assert!(m.contains("not found on the hub"), "{m}")
+        }
         other => panic!("expected an IngestError, got {other:?}"),
     }
 }
@@ -257,7 +261,10 @@ fn huggingface_key_checks() {
     ];
     for (data, needle) in cases {
         match c.ingest("t", data, IngestOptions::default()) {
-            Err(ClientError::Ingest(m)) => assert!(m.contains(needle), "{m}"),
+            Err(e) if e.class() == "IngestError" => {
+                let m = e.message();
+                assert!(m.contains(needle), "{m}")
+            }
             other => panic!("expected an IngestError, got {other:?}"),
         }
     }

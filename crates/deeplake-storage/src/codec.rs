@@ -179,13 +179,21 @@ fn buffer_at(bytes: &Bytes, base: u64, region: &Region) -> Result<Buffer, Storag
     if r.start < base || r.end - base > bytes.len() as u64 {
         return Err(StorageError::Corrupt("buffer outside its column".into()));
     }
-    let slice = bytes.slice((r.start - base) as usize..(r.end - base) as usize);
-    if (slice.as_ptr() as usize).is_multiple_of(16) {
-        Ok(Buffer::from(slice))
+    Ok(aligned(
+        bytes.slice((r.start - base) as usize..(r.end - base) as usize),
+    ))
+}
+
+/// `bytes` as an Arrow buffer: zero-copy when aligned as Arrow requires
+/// (mapped files are), else copied. Bytes from a network read (a ranged
+/// GET on object storage) may start anywhere.
+pub fn aligned(bytes: Bytes) -> Buffer {
+    if (bytes.as_ptr() as usize).is_multiple_of(16) {
+        Buffer::from(bytes)
     } else {
-        let mut m = MutableBuffer::with_capacity(slice.len());
-        m.extend_from_slice(&slice);
-        Ok(m.into())
+        let mut m = MutableBuffer::with_capacity(bytes.len());
+        m.extend_from_slice(&bytes);
+        m.into()
     }
 }
 

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 use crate::error::{Result, StorageError};
 use crate::table::Table;
@@ -40,6 +41,39 @@ impl Location {
             prefix: Path::default(),
             local_dir: Some(dir.to_path_buf()),
         })
+    }
+
+    /// The location a storage root names: `s3://bucket/prefix` (endpoint,
+    /// region, keys and `AWS_ALLOW_HTTP` from the usual `AWS_*` variables),
+    /// `file://PATH`, or a plain local path.
+    pub fn from_root(root: &str) -> Result<Location> {
+        let root = root.trim();
+        if let Some(rest) = root.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StorageError::BadLocation(format!(
+                    "{root}: the URL names no bucket"
+                )));
+            }
+            let store = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| StorageError::BadLocation(format!("{root}: {e}")))?;
+            let prefix = Path::parse(prefix.trim_matches('/'))
+                .map_err(|e| StorageError::BadLocation(format!("{root}: {e}")))?;
+            return Ok(Location::new(Arc::new(store), prefix));
+        }
+        if root.contains("://") && !root.starts_with("file://") {
+            return Err(StorageError::BadLocation(format!(
+                "{root}: only local paths, file:// and s3:// roots are supported"
+            )));
+        }
+        Location::local(std::path::Path::new(root.trim_start_matches("file://")))
+    }
+
+    /// True when this location is on a local disk.
+    pub fn is_local(&self) -> bool {
+        self.local_dir.is_some()
     }
 
     /// A sub-directory of this location.
@@ -120,5 +154,44 @@ impl Location {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Names of the sub-directories here (tables, workspaces or orgs), sorted.
+    pub async fn list_dirs(&self) -> Result<Vec<String>> {
+        let listing = match self.store.list_with_delimiter(Some(&self.prefix)).await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|d| d.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Writes a small object here unless one of that name exists; returns
+    /// whether this call wrote it. A conditional create, so of several
+    /// writers racing exactly one wins.
+    pub async fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<bool> {
+        let path = self.prefix.clone().join(name);
+        let opts = PutOptions::from(PutMode::Create);
+        match self.store.put_opts(&path, bytes.into(), opts).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A small object here, or `None` when there is none.
+    pub async fn get(&self, name: &str) -> Result<Option<bytes::Bytes>> {
+        let path = self.prefix.clone().join(name);
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }

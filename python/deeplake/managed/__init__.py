@@ -1,4 +1,4 @@
-"""The managed SDK: ``Client``, the error classes, the query builder
+"""The managed SDK: ``Client`` and ``AsyncClient``, the error classes, the query builder
 (``ManagedQueryBuilder``, also named ``QueryBuilder``) and ``vector_literal``."""
 
 from . import errors
@@ -14,5 +14,6 @@ from .errors import (
 )
 from .query import ManagedQueryBuilder, QueryBuilder, vector_literal
 from .client import Client
+from .async_client import AsyncClient, AsyncManagedQueryBuilder
 
-__all__ = ["Client", "ManagedQueryBuilder", "QueryBuilder", "vector_literal", *errors.__all__]
+__all__ = ["Client", "AsyncClient", "AsyncManagedQueryBuilder", "ManagedQueryBuilder", "QueryBuilder", "vector_literal", *errors.__all__]

@@ -1,7 +1,9 @@
 """``Client``: ingest, SQL and training access over one workspace.
 
 An ``api_url`` of ``file://PATH`` (or ``DEEPLAKE_API_URL``) runs the engine
-in this process over tables under PATH: no server is involved.
+in this process over tables under PATH: no server is involved. An
+``http(s)://`` api_url is a ``deeplake serve`` (or any server speaking the
+same REST API): the same methods then run there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from .. import _native
 from ..dataset import Dataset
-from .errors import AuthError, IngestError, ManagedServiceError
+from .errors import AuthError, IngestError, ManagedServiceError, TableError
 from .formats import CocoPanoptic
 from .query import ManagedQueryBuilder
 
@@ -176,6 +178,47 @@ class Client:
     def drop_table(self, table_name: str, if_exists: bool = True) -> None:
         """Drops a table; a missing one is an error only with ``if_exists=False``."""
         self._native.drop_table(table_name, if_exists)
+
+    def create_table(
+        self,
+        table_name: str,
+        schema: Mapping[str, str],
+        *,
+        index: Any = None,
+        if_not_exists: bool = True,
+    ) -> Dict[str, Any]:
+        """Creates an empty table with ``schema`` (``{column: type}``, spec
+        or SQL type names); columns are laid out in name order. An existing
+        table is reported (``created: False``) unless ``if_not_exists`` is
+        false, when it is a ``TableError``."""
+        if not isinstance(schema, Mapping) or not schema:
+            raise TableError(
+                f"schema must be a non-empty dict of {{column: type}}, got {type(schema).__name__}."
+            )
+        if index:
+            raise TableError("index= is not supported yet: create the table, then index it with SQL.")
+        columns = [(str(c), str(schema[c])) for c in sorted(schema)]
+        created = True
+        try:
+            self._native.create_table(table_name, columns)
+        except TableError as e:
+            if not (if_not_exists and "already exists" in str(e).lower()):
+                raise
+            created = False
+        return {
+            "table_name": table_name,
+            "created": created,
+            "dataset_path": self._native.dataset_path(table_name),
+        }
+
+    def describe_table(self, table_name: str) -> Dict[str, Dict[str, Any]]:
+        """``{column: {"type": spec type, "sql_type": ..., "index": None}}``
+        in column order."""
+        columns, _, _ = self._native.describe_table(table_name)
+        return {
+            name: {"type": spec, "sql_type": sql, "index": None}
+            for name, spec, sql in columns
+        }
 
     def open_table(self, table_name: str, read_only: bool = False) -> Dataset:
         """The table as a ``Dataset`` for training: rows, column slices,

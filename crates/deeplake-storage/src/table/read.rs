@@ -509,7 +509,7 @@ impl Table {
             1 => fetched
                 .into_iter()
                 .next()
-                .map(Buffer::from)
+                .map(codec::aligned)
                 .unwrap_or_else(|| Buffer::from_vec(Vec::<u8>::new())),
             _ => {
                 let mut v = Vec::with_capacity(total);

@@ -1,0 +1,257 @@
+//! The `serve` workload of `deeplake bench`: the same table and the same
+//! statements through the embedded client and through `deeplake serve` on
+//! loopback (this binary, started as a subprocess), in one run.
+//!
+//! Figures: ingest rows/s (remote against embedded), point query and
+//! top-10 vector query round trips (p50, p99, and the server's overhead
+//! over the embedded call), and throughput with concurrent clients for a
+//! bounded time, counting errors.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, Int64Array};
+use deeplake_client::{Client, Column, IngestOptions, Value};
+use deeplake_server::auth::{new_claims, now};
+use deeplake_server::Secret;
+use rand::{Rng, SeedableRng};
+
+use crate::bench::{embedding_column, line, text_column, DIM};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The server subprocess, stopped (SIGTERM, then killed) when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(root: &Path, secret: &str) -> Result<Served> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--http", "127.0.0.1:0", "--root"])
+        .arg(root)
+        .env("DEEPLAKE_JWT_SECRET", secret)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60))?;
+    Ok(Served { child, url })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Round trips of `count` statements, in milliseconds, sorted.
+fn timings(
+    c: &Client,
+    sql: &str,
+    count: usize,
+    params: &mut dyn FnMut() -> Vec<Value>,
+) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let p = params();
+        let t = Instant::now();
+        let rows = c.query(sql, &p)?;
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+        if rows.is_empty() {
+            return Err(format!("'{sql}' returned no rows").into());
+        }
+    }
+    out.sort_by(f64::total_cmp);
+    Ok(out)
+}
+
+fn columns(rows: usize, seed: u64) -> Vec<(String, Column)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    vec![
+        (
+            "id".into(),
+            Column::Arrow(Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef),
+        ),
+        (
+            "text".into(),
+            Column::Arrow(Arc::new(text_column(rows, &mut rng)) as ArrayRef),
+        ),
+        (
+            "embedding".into(),
+            Column::Arrow(Arc::new(embedding_column(rows, &mut rng)) as ArrayRef),
+        ),
+    ]
+}
+
+/// Queries answered by `clients` threads for `secs`, and the errors.
+fn load(
+    make: &(dyn Fn() -> Result<Client> + Sync),
+    clients: usize,
+    secs: f64,
+    rows: usize,
+) -> Result<(f64, u64)> {
+    let done = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<()> {
+        let mut handles = vec![];
+        for t in 0..clients {
+            let c = make()?;
+            let (done, errors, stop) = (&done, &errors, &stop);
+            handles.push(s.spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(t as u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let id = Value::Int(rng.random_range(0..rows as i64));
+                    match c.query("SELECT id, text FROM bench WHERE id = $1", &[id]) {
+                        Ok(r) if r.len() == 1 => done.fetch_add(1, Ordering::Relaxed),
+                        _ => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            let _ = h.join();
+        }
+        Ok(())
+    })?;
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / secs,
+        errors.load(Ordering::Relaxed),
+    ))
+}
+
+pub fn run(root: &Path, rows: usize, queries: usize, clients: usize, secs: f64) -> Result<()> {
+    let secret = format!("bench-{:032x}", rand::random::<u128>());
+    let served = start(&root.join("served"), &secret)?;
+    let token = Secret::new(secret.as_bytes())?.sign(&new_claims(
+        Some("bench"),
+        Some("bench"),
+        None,
+        3600,
+        now(),
+    ))?;
+    let embedded = Client::new(
+        Some(&token),
+        Some("ws"),
+        Some(&format!("file://{}", root.join("served").display())),
+    )?;
+    let remote = Client::new(Some(&token), Some("ws"), Some(&served.url))?;
+    println!(
+        "serve: {rows} rows (id, text 200 chars, float32[{DIM}]), deeplake serve on {}",
+        served.url
+    );
+
+    // Ingest: the same columns, embedded and through the server.
+    let t = Instant::now();
+    embedded.ingest("bench", columns(rows, 1), IngestOptions::default())?;
+    let local = rows as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    remote.ingest("bench_remote", columns(rows, 1), IngestOptions::default())?;
+    let over = rows as f64 / t.elapsed().as_secs_f64();
+    line(
+        "serve ingest rows/s",
+        over,
+        "rows/s",
+        Some(("embedded", local)),
+        true,
+    );
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let point = "SELECT id, text FROM bench WHERE id = $1";
+    let mut ids = || vec![Value::Int(rng.random_range(0..rows as i64))];
+    let e = timings(&embedded, point, queries, &mut ids)?;
+    let r = timings(&remote, point, queries, &mut ids)?;
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        line(
+            &format!("serve point query {name}, ms"),
+            percentile(&r, p),
+            "ms",
+            Some(("embedded", percentile(&e, p))),
+            false,
+        );
+    }
+    println!(
+        "serve point query overhead p50: {:.2} ms",
+        percentile(&r, 0.5) - percentile(&e, 0.5)
+    );
+
+    let topk = "SELECT id, embedding <#> $1::float4[] AS s FROM bench ORDER BY s DESC LIMIT 10";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let mut vecs = || {
+        vec![Value::Floats(
+            (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        )]
+    };
+    let count = (queries / 10).max(10);
+    let e = timings(&embedded, topk, count, &mut vecs)?;
+    let r = timings(&remote, topk, count, &mut vecs)?;
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        line(
+            &format!("serve top-10 vector {name}, ms"),
+            percentile(&r, p),
+            "ms",
+            Some(("embedded", percentile(&e, p))),
+            false,
+        );
+    }
+
+    let url = served.url.clone();
+    let dir = root.join("served");
+    let (rq, rerr) = load(
+        &|| Ok(Client::new(Some(&token), Some("ws"), Some(&url))?),
+        clients,
+        secs,
+        rows,
+    )?;
+    let (eq, eerr) = load(
+        &|| {
+            Ok(Client::new(
+                Some(&token),
+                Some("ws"),
+                Some(&format!("file://{}", dir.display())),
+            )?)
+        },
+        clients,
+        secs,
+        rows,
+    )?;
+    line(
+        &format!("serve {clients} clients point q/s"),
+        rq,
+        "q/s",
+        Some(("embedded", eq)),
+        true,
+    );
+    println!("serve {clients} clients errors: {rerr} remote, {eerr} embedded ({secs:.0} s each)");
+    Ok(())
+}

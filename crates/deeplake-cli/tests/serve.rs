@@ -1,0 +1,635 @@
+//! `deeplake serve` as a user runs it: the real binary on a loopback port,
+//! tokens from `deeplake token create`, and plain HTTP on every path of
+//! the REST API, its error statuses and its security checks.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use arrow_array::{Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use deeplake_server::auth::{new_claims, now};
+use deeplake_server::Secret;
+use serde_json::{json, Value};
+
+const SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deeplake"));
+    c.env("DEEPLAKE_JWT_SECRET", SECRET)
+        .env_remove("DEEPLAKE_ROOT")
+        .env_remove("DEEPLAKE_API_KEY")
+        .env_remove("DEEPLAKE_API_URL");
+    c
+}
+
+/// A running server; stopped with SIGTERM (then killed) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(root: &Path, extra: &[&str]) -> Server {
+        let mut child = bin()
+            .args(["serve", "--http", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server did not report its address within 60 s");
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(args: &[&str]) -> String {
+    let out = bin().args(["token", "create"]).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A tiny blocking HTTP client over reqwest's async one.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    bytes: Vec<u8>,
+}
+
+impl Http {
+    fn new() -> Http {
+        Http {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.rt.block_on(async {
+            let mut req = self
+                .client
+                .request(method.parse().unwrap(), url)
+                .header("Content-Type", "application/json");
+            if let Some(t) = token {
+                req = req.header("Authorization", format!("Bearer {t}"));
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.body(b);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.unwrap().to_vec();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Reply {
+                status,
+                body,
+                bytes,
+            }
+        })
+    }
+
+    fn get(&self, url: &str, token: Option<&str>) -> Reply {
+        self.send("GET", url, token, None, &[])
+    }
+    fn post(&self, url: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send("POST", url, token, Some(body.to_string().into_bytes()), &[])
+    }
+    fn delete(&self, url: &str, token: Option<&str>) -> Reply {
+        self.send("DELETE", url, token, None, &[])
+    }
+}
+
+fn error_of(r: &Reply) -> &str {
+    r.body["error"].as_str().unwrap_or_else(|| {
+        panic!(
+            "no error body (status {}): {}",
+            r.status,
+            String::from_utf8_lossy(&r.bytes)
+        )
+    })
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .env_remove("DEEPLAKE_JWT_SECRET")
+        .args(["serve", "--http", "127.0.0.1:0", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no JWT signing secret"), "{err}");
+    assert!(err.contains("DEEPLAKE_JWT_SECRET"), "{err}");
+    // A short secret is refused too.
+    let out = bin()
+        .env("DEEPLAKE_JWT_SECRET", "short")
+        .args(["serve", "--http", "127.0.0.1:0", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+}
+
+#[test]
+fn rest_api_paths_bodies_and_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let http = Http::new();
+    let t = token(&["--org", "acme", "--user", "alice", "--name", "Alice"]);
+    let tok = Some(t.as_str());
+
+    let r = http.get(&server.url("/health"), None);
+    assert_eq!((r.status, r.body.clone()), (200, json!({"status": "ok"})));
+    assert_eq!(http.get(&server.url("/ready"), None).status, 200);
+
+    // The OpenAPI document names every path served.
+    let doc = http.get(&server.url("/openapi.json"), None).body;
+    for path in [
+        "/me",
+        "/organizations",
+        "/workspaces",
+        "/workspaces/{ws}/storage-path",
+        "/workspaces/{ws}/credentials/generate",
+        "/workspaces/{ws}/tables",
+        "/workspaces/{ws}/tables/query",
+        "/workspaces/{ws}/tables/query/arrow",
+        "/workspaces/{ws}/tables/{name}",
+        "/workspaces/{ws}/tables/{name}/rows",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not in openapi");
+    }
+
+    let me = http.get(&server.url("/me"), tok).body;
+    assert_eq!(me["id"], "alice");
+    assert_eq!(me["organizations"], json!(["acme"]));
+    let orgs = http.get(&server.url("/organizations"), tok).body;
+    assert_eq!(orgs["organizations"][0]["id"], "acme");
+
+    // A workspace that does not exist is a 404 on reads.
+    let r = http.get(&server.url("/workspaces/ws1/tables"), tok);
+    assert_eq!(r.status, 404);
+    assert!(error_of(&r).contains("Workspace 'ws1' not found"));
+    let r = http.post(&server.url("/workspaces"), tok, json!({"name": "ws1"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = http.post(&server.url("/workspaces"), tok, json!({"name": "ws1"}));
+    assert_eq!(r.status, 409);
+    assert!(error_of(&r).contains("already exists"));
+    let r = http.post(&server.url("/workspaces"), tok, json!({"nom": "x"}));
+    assert_eq!(r.status, 400);
+    let ws = http.get(&server.url("/workspaces"), tok).body;
+    assert_eq!(ws["workspaces"][0]["name"], "ws1");
+
+    let r = http.get(&server.url("/workspaces/ws1/storage-path"), tok);
+    let want = format!("{}/acme/ws1", dir.path().display());
+    assert_eq!(r.body["storage_path"], want.as_str());
+    let r = http.post(
+        &server.url("/workspaces/ws1/credentials/generate"),
+        tok,
+        json!({"mode": "read"}),
+    );
+    assert_eq!((r.status, r.body["mode"].clone()), (200, json!("read")));
+    let r = http.post(
+        &server.url("/workspaces/ws1/credentials/generate"),
+        tok,
+        json!({"mode": "admin"}),
+    );
+    assert_eq!(r.status, 400);
+
+    // create table: SQL type names as clients send them, columns sorted.
+    let schema = json!({
+        "id": "BIGINT", "text": "TEXT", "emb": "EMBEDDING(3)", "img": "IMAGE",
+        "pt": "DEEPLAKE_POINT", "meta": "JSONB", "raw": "bytea", "score": "float4"
+    });
+    let create = json!({"table_name": "docs", "table_schema": schema});
+    let r = http.post(&server.url("/workspaces/ws1/tables"), tok, create.clone());
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["created"], true);
+    let r = http.post(&server.url("/workspaces/ws1/tables"), tok, create);
+    assert_eq!(r.status, 409);
+    assert!(error_of(&r).contains("already exists"), "{}", r.body);
+    for (bad, why) in [
+        (
+            json!({"table_name": "t2", "table_schema": {"a": "NOPE"}}),
+            "Invalid type for column 'a'",
+        ),
+        (json!({"table_name": "t2"}), "table_schema is required"),
+        (
+            json!({"table_name": "../t2", "table_schema": {"a": "TEXT"}}),
+            "Invalid table name",
+        ),
+        (
+            json!({"table_name": "t2", "table_schema": {"a": "FILE"}}),
+            "FILE",
+        ),
+    ] {
+        let r = http.post(&server.url("/workspaces/ws1/tables"), tok, bad);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(error_of(&r).contains(why), "{}", r.body);
+    }
+    let r = http.get(&server.url("/workspaces/ws1/tables"), tok);
+    assert_eq!(r.body, json!({"tables": [{"table_name": "docs"}]}));
+    let d = http
+        .get(&server.url("/workspaces/ws1/tables/docs"), tok)
+        .body;
+    let names: Vec<&str> = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["emb", "id", "img", "meta", "pt", "raw", "score", "text"]
+    );
+    assert_eq!(d["columns"][0]["type"], "float4[3]");
+    assert_eq!(d["columns"][0]["spec_type"], "EMBEDDING(3)");
+    assert_eq!(d["columns"][4]["type"], "DEEPLAKE_POINT");
+    assert_eq!(
+        (d["row_count"].clone(), d["version"].clone()),
+        (json!(0), json!(1))
+    );
+
+    // SQL: parameters typed from JSON, cells as the reference returns them.
+    let q = |sql: &str, params: Value| {
+        http.post(
+            &server.url("/workspaces/ws1/tables/query"),
+            tok,
+            json!({"query": sql, "params": params}),
+        )
+    };
+    let r = q(
+        "INSERT INTO docs (id, text, emb, meta, raw, score, pt) VALUES \
+         (1, 'a cat', '{1,0,0}'::float4[], '{\"k\": 1}', decode('0102', 'hex'), 0.5, '{1,2}'::float4[]), \
+         (2, 'a dog', '{0,1,0}'::float4[], '[1,2]', decode('ff', 'hex'), 1.5, '{3,4}'::float4[])",
+        json!([]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = q(
+        "SELECT id, text, meta, raw, emb, emb <#> $1::float4[] AS score FROM docs \
+         WHERE id >= $2 ORDER BY score DESC",
+        json!(["{1,0,0}", 1]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["columns"],
+        json!(["id", "text", "meta", "raw", "emb", "score"])
+    );
+    let rows = r.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], 1);
+    assert_eq!(rows[0][2], json!({"k": 1}));
+    assert_eq!(rows[0][3], STANDARD.encode([1u8, 2]));
+    assert_eq!(rows[0][4], json!([1.0, 0.0, 0.0]));
+    assert!((rows[0][5].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    // A vector parameter given as a JSON array works as well.
+    let r = q(
+        "SELECT id FROM docs ORDER BY emb <#> $1::float4[] DESC LIMIT 1",
+        json!([[0.0, 1.0, 0.0]]),
+    );
+    assert_eq!(r.body["rows"], json!([[2]]), "{}", r.body);
+    let r = q("SELEC nonsense", json!([]));
+    assert_eq!(r.status, 400);
+    assert!(error_of(&r).starts_with("Query failed: "), "{}", r.body);
+    let r = q("SELECT * FROM missing_table", json!([]));
+    assert_eq!(r.status, 400);
+    let r = http.post(
+        &server.url("/workspaces/ws1/tables/query"),
+        tok,
+        json!({"sql": "x"}),
+    );
+    assert_eq!(r.status, 400);
+
+    // The Arrow data plane: rows in as an IPC stream, results out as one.
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("n", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from_iter_values(0..5000)),
+            std::sync::Arc::new(StringArray::from_iter_values(
+                (0..5000).map(|i| format!("row {i}")),
+            )),
+        ],
+    )
+    .unwrap();
+    let ipc = deeplake_client::ipc::write_stream(&schema, &[batch]).unwrap();
+    let rows_url = server.url("/workspaces/ws2/tables/nums/rows");
+    let r = http.send("POST", &rows_url, tok, Some(ipc.clone()), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["row_count"], 5000);
+    // The workspace was made on first table creation.
+    let ws = http.get(&server.url("/workspaces"), tok).body;
+    assert_eq!(ws["workspaces"].as_array().unwrap().len(), 2);
+    let r = http.send("POST", &rows_url, tok, Some(ipc.clone()), &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = http.send(
+        "POST",
+        &format!("{rows_url}?mode=append"),
+        tok,
+        Some(ipc),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http.send("POST", &rows_url, tok, Some(b"not arrow".to_vec()), &[]);
+    assert_eq!(r.status, 400);
+    assert!(error_of(&r).contains("not an Arrow IPC stream"));
+    let d = http
+        .get(&server.url("/workspaces/ws2/tables/nums"), tok)
+        .body;
+    assert_eq!(d["row_count"], 10000);
+    let r = http.post(
+        &server.url("/workspaces/ws2/tables/query/arrow"),
+        tok,
+        json!({"query": "SELECT count(*) AS c, max(n) AS m FROM nums"}),
+    );
+    assert_eq!(r.status, 200);
+    let batches = deeplake_client::ipc::read_stream(&r.bytes).unwrap();
+    let c = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(c.value(0), 10000);
+
+    // drop: 200, then 404 (which the reference client reads as "not found").
+    let r = http.delete(&server.url("/workspaces/ws1/tables/docs"), tok);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http.delete(&server.url("/workspaces/ws1/tables/docs"), tok);
+    assert_eq!(r.status, 404);
+    assert!(error_of(&r).contains("does not exist"));
+    let r = http.get(&server.url("/workspaces/ws1/tables/docs"), tok);
+    assert_eq!(r.status, 404);
+}
+
+/// A token with a chosen header and payload, signed (or not) as given.
+fn raw_token(header: Value, payload: Value, signature: &str) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let p = URL_SAFE_NO_PAD.encode(payload.to_string());
+    format!("{h}.{p}.{signature}")
+}
+
+#[test]
+fn tokens_tenancy_and_names_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-body-mb", "1"]);
+    let http = Http::new();
+    let acme = token(&["--org", "acme", "--user", "alice"]);
+    let beta = token(&["--org", "beta", "--user", "bob"]);
+
+    // beta keeps a secret table.
+    let r = http.post(
+        &server.url("/workspaces/shared/tables"),
+        Some(&beta),
+        json!({"table_name": "secret", "table_schema": {"v": "TEXT"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = http.post(
+        &server.url("/workspaces/shared/tables/query"),
+        Some(&beta),
+        json!({"query": "INSERT INTO secret VALUES ('beta only')"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Bad tokens: 401, whatever the path.
+    let now = now();
+    let claims = json!({"OrgID": "beta", "UserID": "bob", "Exp": now + 3600, "Iat": now});
+    let other = Secret::new("another-secret-0123456789abcdef012345678").unwrap();
+    let forged = other
+        .sign(&new_claims(Some("beta"), Some("bob"), None, 3600, now))
+        .unwrap();
+    let expired = Secret::new(SECRET)
+        .unwrap()
+        .sign(&new_claims(Some("beta"), Some("bob"), None, -10, now))
+        .unwrap();
+    let no_exp = Secret::new(SECRET)
+        .unwrap()
+        .sign(&deeplake_server::Claims {
+            exp: None,
+            ..new_claims(Some("beta"), None, None, 1, now)
+        })
+        .unwrap();
+    let alg_none = raw_token(json!({"alg": "none", "typ": "JWT"}), claims.clone(), "");
+    let hs512 = raw_token(json!({"alg": "HS512", "typ": "JWT"}), claims, "c2ln");
+    let tampered = {
+        // beta's valid signature over a payload changed to another org.
+        let parts: Vec<&str> = beta.split('.').collect();
+        let p = URL_SAFE_NO_PAD
+            .encode(json!({"OrgID": "acme", "UserID": "bob", "Exp": now + 3600}).to_string());
+        format!("{}.{p}.{}", parts[0], parts[2])
+    };
+    for (name, bad) in [
+        ("forged", forged.as_str()),
+        ("expired", expired.as_str()),
+        ("no Exp", no_exp.as_str()),
+        ("alg none", alg_none.as_str()),
+        ("HS512", hs512.as_str()),
+        ("tampered", tampered.as_str()),
+        ("garbage", "not-a-token"),
+    ] {
+        for path in ["/me", "/workspaces/shared/tables", "/workspaces"] {
+            let r = http.get(&server.url(path), Some(bad));
+            assert_eq!(r.status, 401, "{name} on {path}: {}", r.body);
+            assert!(error_of(&r).starts_with("Unauthorized"), "{}", r.body);
+        }
+    }
+    let r = http.get(&server.url("/workspaces"), None);
+    assert_eq!(r.status, 401);
+    assert!(error_of(&r).contains("Token required"));
+
+    // Another org's workspace is simply not there for acme; its data never shows.
+    for path in [
+        "/workspaces/shared/tables",
+        "/workspaces/shared/tables/secret",
+        "/workspaces/shared/storage-path",
+    ] {
+        let r = http.get(&server.url(path), Some(&acme));
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(!String::from_utf8_lossy(&r.bytes).contains("beta only"));
+    }
+    let r = http.post(
+        &server.url("/workspaces/shared/tables/query"),
+        Some(&acme),
+        json!({"query": "SELECT * FROM secret"}),
+    );
+    assert_eq!(r.status, 404);
+    // A token naming one org cannot act in another through the header.
+    let r = http.send(
+        "GET",
+        &server.url("/workspaces/shared/tables"),
+        Some(&acme),
+        None,
+        &[("X-Activeloop-Org-Id", "beta")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Names that try to leave the workspace: refused, nothing written.
+    http.post(
+        &server.url("/workspaces"),
+        Some(&acme),
+        json!({"name": "mine"}),
+    );
+    for path in [
+        "/workspaces/..%2Fbeta/tables",
+        "/workspaces/..%2F..%2Fbeta%2Fshared/tables",
+        "/workspaces/mine/tables/..%2F..%2F..%2Fbeta%2Fshared%2Fsecret",
+        "/workspaces/mine/tables/_versions",
+        "/workspaces/.hidden/tables",
+    ] {
+        let r = http.get(&server.url(path), Some(&acme));
+        assert!(
+            r.status == 400 || r.status == 404,
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(!String::from_utf8_lossy(&r.bytes).contains("beta only"));
+    }
+    let r = http.post(
+        &server.url("/workspaces/mine/tables"),
+        Some(&acme),
+        json!({"table_name": "..%2F..%2Fbeta", "table_schema": {"v": "TEXT"}}),
+    );
+    assert_eq!(r.status, 400);
+    // SQL that names other workspaces, other orgs or files.
+    for sql in [
+        "SELECT * FROM shared.secret",
+        "SELECT * FROM beta.shared.secret",
+        "SELECT * FROM \"../../beta/shared/secret\"",
+        "SELECT * FROM '/etc/passwd'",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+    ] {
+        let r = http.post(
+            &server.url("/workspaces/mine/tables/query"),
+            Some(&acme),
+            json!({"query": sql}),
+        );
+        assert_eq!(r.status, 400, "{sql}: {}", r.body);
+        assert!(!String::from_utf8_lossy(&r.bytes).contains("beta only"));
+    }
+    assert!(!dir.path().join("acme").join("beta").exists());
+    let beta_rows = http.post(
+        &server.url("/workspaces/shared/tables/query"),
+        Some(&beta),
+        json!({"query": "SELECT count(*) AS n FROM secret"}),
+    );
+    assert_eq!(beta_rows.body["rows"], json!([[1]]));
+
+    // Oversized bodies: 413, nothing created.
+    let big =
+        json!({"table_name": "big", "table_schema": {"v": "TEXT"}, "pad": "x".repeat(2 << 20)});
+    let r = http.post(&server.url("/workspaces/mine/tables"), Some(&acme), big);
+    assert_eq!(r.status, 413);
+    let r = http.get(&server.url("/workspaces/mine/tables"), Some(&acme));
+    assert_eq!(r.body, json!({"tables": []}));
+
+    // A token without OrgID: /me answers from the server's record of the
+    // user's orgs, and the first of them is the org it acts in.
+    let root = dir.path().display().to_string();
+    let carol = token(&[
+        "--org",
+        "acme",
+        "--user",
+        "carol",
+        "--no-org-claim",
+        "--root",
+        &root,
+    ]);
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(carol.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(payload.get("OrgID").is_none(), "{payload}");
+    let me = http.get(&server.url("/me"), Some(&carol)).body;
+    assert_eq!(me["organizations"], json!(["acme"]));
+    let r = http.get(&server.url("/workspaces/mine/tables"), Some(&carol));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // ...but not an org it is not a member of.
+    let r = http.send(
+        "GET",
+        &server.url("/workspaces/shared/tables"),
+        Some(&carol),
+        None,
+        &[("X-Activeloop-Org-Id", "beta")],
+    );
+    assert_eq!(r.status, 403);
+    // A user with no recorded org is forbidden, not shown anything.
+    let dave = token(&["--user", "dave"]);
+    assert_eq!(
+        http.get(&server.url("/me"), Some(&dave)).body["organizations"],
+        json!([])
+    );
+    assert_eq!(
+        http.get(&server.url("/workspaces"), Some(&dave)).status,
+        403
+    );
+}

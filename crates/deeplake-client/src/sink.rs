@@ -1,0 +1,138 @@
+//! Where an ingest's rows go: the local [`TableWriter`], or a server.
+//!
+//! Both keep the spec's cadence as the caller sees it: progress after every
+//! `flush_every` rows, a commit every `commit_every` rows. Remotely, each
+//! commit's rows are one request (the server commits them on arrival); an
+//! overwrite is sent whole at the end, so readers never see it half done.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+
+use crate::error::{ClientError, Result};
+use crate::ingest::Mode;
+use crate::remote::Remote;
+use crate::workspace::TableInfo;
+use crate::writer::{Progress, TableWriter, WriteOptions};
+
+pub enum Sink<'p> {
+    Local(TableWriter<'p>),
+    Remote(RemoteWriter<'p>),
+}
+
+impl Sink<'_> {
+    pub async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Sink::Local(w) => w.push(batch).await,
+            Sink::Remote(w) => w.push(batch).await,
+        }
+    }
+
+    pub fn set_total(&mut self, total: i64) {
+        match self {
+            Sink::Local(w) => w.set_total(total),
+            Sink::Remote(w) => w.total = total,
+        }
+    }
+
+    /// Writes what is left; returns the rows written.
+    pub async fn finish(self) -> Result<u64> {
+        match self {
+            Sink::Local(w) => Ok(w.finish().await?.1),
+            Sink::Remote(w) => w.finish().await,
+        }
+    }
+}
+
+/// An ingest's rows on their way to a server, a commit's worth a request.
+pub struct RemoteWriter<'p> {
+    remote: Arc<Remote>,
+    table: String,
+    /// The mode of the next request: the ingest's own first, then append.
+    mode: Mode,
+    overwrite: bool,
+    opts: WriteOptions,
+    buffer: Vec<RecordBatch>,
+    buffered: usize,
+    rows_written: u64,
+    total: i64,
+    progress: Option<Progress<'p>>,
+}
+
+impl<'p> RemoteWriter<'p> {
+    pub fn new(
+        remote: Arc<Remote>,
+        table: &str,
+        mode: Mode,
+        opts: WriteOptions,
+        total: i64,
+        progress: Option<Progress<'p>>,
+    ) -> Result<Self> {
+        opts.validate()?;
+        Ok(RemoteWriter {
+            remote,
+            table: table.to_string(),
+            mode,
+            overwrite: mode == Mode::Overwrite,
+            opts,
+            buffer: vec![],
+            buffered: 0,
+            rows_written: 0,
+            total,
+            progress,
+        })
+    }
+
+    async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let n = self.opts.flush_every.min(batch.num_rows() - at);
+            self.buffer.push(batch.slice(at, n));
+            self.buffered += n;
+            self.rows_written += n as u64;
+            at += n;
+            if let Some(p) = self.progress.as_mut() {
+                p(self.rows_written, self.total)?;
+            }
+            if self.buffered >= self.opts.commit_every && !self.overwrite {
+                self.send().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut self.buffer);
+        self.buffered = 0;
+        self.remote.write(&self.table, self.mode, &batches).await?;
+        self.mode = Mode::Append;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<u64> {
+        self.send().await?;
+        Ok(self.rows_written)
+    }
+}
+
+/// A table's schema as a server describes it, to type appended rows to.
+pub fn schema_of(info: &TableInfo) -> Result<SchemaRef> {
+    let fields = info
+        .columns
+        .iter()
+        .map(|c| {
+            let ty: deeplake_types::SpecType = c.spec_type.parse().map_err(|e| {
+                ClientError::table(format!(
+                    "The server describes column '{}' with an unknown type: {e}",
+                    c.name
+                ))
+            })?;
+            Ok(ty.field(&c.name)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}

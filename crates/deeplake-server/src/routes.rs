@@ -1,0 +1,408 @@
+//! The REST API: the reference's paths, bodies and status codes, plus the
+//! Arrow data plane our own remote client uses (see `docs/rest-api.md`).
+//!
+//! Every path under `/workspaces/{ws}` acts in the caller's own org: the
+//! org comes from the verified token, never from the path, so no request
+//! can name another org's workspace or table.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use deeplake_client::ipc::{read_stream, write_stream, ARROW_STREAM};
+use deeplake_client::{ClientError, Mode, SpecType, WriteOptions};
+use serde::Deserialize;
+use serde_json::{json, Value as Json_};
+
+use crate::error::{Result, ServerError};
+use crate::json::{cell, param};
+use crate::state::{Caller, State};
+
+pub fn router() -> Router<State> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi))
+        .route("/me", get(me))
+        .route("/organizations", get(organizations))
+        .route("/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/workspaces/{ws}/storage-path", get(storage_path))
+        .route("/workspaces/{ws}/credentials/generate", post(credentials))
+        .route(
+            "/workspaces/{ws}/tables",
+            get(list_tables).post(create_table),
+        )
+        // A table named "query" is still reachable: the static segment
+        // wins the route, so it answers GET and DELETE too.
+        .route(
+            "/workspaces/{ws}/tables/query",
+            post(query)
+                .get(describe_query_table)
+                .delete(drop_query_table),
+        )
+        .route("/workspaces/{ws}/tables/query/arrow", post(query_arrow))
+        .route(
+            "/workspaces/{ws}/tables/{name}",
+            get(describe_table).delete(drop_table),
+        )
+        .route("/workspaces/{ws}/tables/{name}/rows", post(ingest_rows))
+}
+
+async fn health() -> Json<Json_> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the storage root answers a listing.
+async fn ready(AxState(state): AxState<State>) -> Response {
+    match state.registry.root().list_dirs().await {
+        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": format!("storage is not reachable: {e}") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+async fn me(AxState(state): AxState<State>, caller: Caller) -> Result<Json<Json_>> {
+    let mut orgs = match caller.user() {
+        Some(user) => state.registry.orgs_of(user).await?,
+        None => vec![],
+    };
+    if let Some(org) = &caller.claims.org_id {
+        if !orgs.contains(org) {
+            orgs.insert(0, org.clone());
+        }
+    }
+    Ok(Json(json!({
+        "id": caller.user(),
+        "name": caller.claims.name,
+        "organizations": orgs,
+    })))
+}
+
+async fn organizations(AxState(state): AxState<State>, caller: Caller) -> Result<Json<Json_>> {
+    let orgs = match (caller.user(), &caller.org) {
+        (Some(user), _) => {
+            let mut orgs = state.registry.orgs_of(user).await?;
+            if let Some(org) = &caller.claims.org_id {
+                if !orgs.contains(org) {
+                    orgs.insert(0, org.clone());
+                }
+            }
+            orgs
+        }
+        (None, Some(org)) => vec![org.clone()],
+        (None, None) => vec![],
+    };
+    let list: Vec<Json_> = orgs
+        .into_iter()
+        .map(|o| json!({ "id": o, "name": o }))
+        .collect();
+    Ok(Json(json!({ "organizations": list })))
+}
+
+async fn list_workspaces(AxState(state): AxState<State>, caller: Caller) -> Result<Json<Json_>> {
+    let org = caller.org()?;
+    let list: Vec<Json_> = state
+        .registry
+        .workspaces(org)
+        .await?
+        .into_iter()
+        .map(|w| json!({ "id": w, "name": w, "org_id": org }))
+        .collect();
+    Ok(Json(json!({ "workspaces": list })))
+}
+
+#[derive(Deserialize)]
+struct NewWorkspace {
+    #[serde(alias = "id", alias = "workspace_id")]
+    name: String,
+}
+
+async fn create_workspace(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response> {
+    let org = caller.org()?;
+    let req: NewWorkspace = parse_body(&body)?;
+    if !state.registry.create_workspace(org, &req.name).await? {
+        return Err(ServerError::Api(
+            ClientError::workspace(format!("Workspace '{}' already exists", req.name))
+                .with_kind(deeplake_client::ErrorKind::Conflict),
+        ));
+    }
+    let body = json!({ "id": req.name, "name": req.name, "org_id": org });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn storage_path(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> Result<Json<Json_>> {
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    Ok(Json(json!({ "storage_path": ws.storage_path() })))
+}
+
+#[derive(Deserialize)]
+struct CredentialsRequest {
+    #[serde(default = "readwrite")]
+    mode: String,
+}
+
+fn readwrite() -> String {
+    "readwrite".into()
+}
+
+/// Storage credentials for direct reads and writes. This server hands out
+/// no keys of its own: it names the storage path and mode, and a client
+/// reads through the Arrow endpoints or with its own storage credentials.
+async fn credentials(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Result<Json<Json_>> {
+    let req: CredentialsRequest = match body.is_empty() {
+        true => CredentialsRequest { mode: readwrite() },
+        false => parse_body(&body)?,
+    };
+    if !matches!(req.mode.as_str(), "read" | "write" | "readwrite") {
+        return Err(ServerError::bad_request(format!(
+            "mode must be 'read', 'write' or 'readwrite', got '{}'",
+            req.mode
+        )));
+    }
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    Ok(Json(json!({
+        "creds": {},
+        "mode": req.mode,
+        "storage_path": ws.storage_path(),
+    })))
+}
+
+async fn list_tables(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> Result<Json<Json_>> {
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    let list: Vec<Json_> = ws
+        .list_tables()
+        .await?
+        .into_iter()
+        .map(|t| json!({ "table_name": t }))
+        .collect();
+    Ok(Json(json!({ "tables": list })))
+}
+
+#[derive(Deserialize)]
+struct NewTable {
+    table_name: String,
+    #[serde(default)]
+    table_schema: Option<serde_json::Map<String, Json_>>,
+}
+
+async fn create_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let req: NewTable = parse_body(&body)?;
+    deeplake_client::check_table_name(&req.table_name)?;
+    let Some(schema) = req.table_schema.filter(|s| !s.is_empty()) else {
+        return Err(ServerError::Api(ClientError::table(
+            "table_schema is required: a {column: SQL type} object with at least one column",
+        )));
+    };
+    // Columns in name order, as the reference lays them out.
+    let mut columns: Vec<(String, SpecType)> = Vec::with_capacity(schema.len());
+    for (col, ty) in &schema {
+        let name = ty.as_str().ok_or_else(|| {
+            ServerError::Api(ClientError::table(format!(
+                "The type of column '{col}' must be a string, got {ty}"
+            )))
+        })?;
+        let parsed = name.parse().map_err(|e| {
+            ServerError::Api(ClientError::table(format!(
+                "Invalid type for column '{col}': {e}"
+            )))
+        })?;
+        columns.push((col.clone(), parsed));
+    }
+    columns.sort_by(|a, b| a.0.cmp(&b.0));
+    let ws = state.workspace(caller.org()?, &ws, true).await?;
+    ws.create_table(&req.table_name, &columns).await?;
+    let body = json!({
+        "table_name": req.table_name,
+        "created": true,
+        "dataset_path": ws.dataset_path(&req.table_name),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn describe(state: State, caller: Caller, ws: String, name: String) -> Result<Json<Json_>> {
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    let info = ws.describe(&name).await?;
+    let columns: Vec<Json_> = info
+        .columns
+        .iter()
+        .map(|c| json!({ "name": c.name, "type": c.sql_type, "spec_type": c.spec_type }))
+        .collect();
+    Ok(Json(json!({
+        "table_name": info.name,
+        "columns": columns,
+        "row_count": info.row_count,
+        "version": info.version,
+        "dataset_path": ws.dataset_path(&name),
+    })))
+}
+
+async fn describe_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path((ws, name)): Path<(String, String)>,
+) -> Result<Json<Json_>> {
+    describe(state, caller, ws, name).await
+}
+
+async fn describe_query_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> Result<Json<Json_>> {
+    describe(state, caller, ws, "query".into()).await
+}
+
+async fn drop(state: State, caller: Caller, ws: String, name: String) -> Result<Json<Json_>> {
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    ws.drop_table(&name, false).await?;
+    Ok(Json(json!({ "table_name": name, "dropped": true })))
+}
+
+async fn drop_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path((ws, name)): Path<(String, String)>,
+) -> Result<Json<Json_>> {
+    drop(state, caller, ws, name).await
+}
+
+async fn drop_query_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> Result<Json<Json_>> {
+    drop(state, caller, ws, "query".into()).await
+}
+
+#[derive(Deserialize)]
+struct QueryRequest {
+    query: String,
+    #[serde(default)]
+    params: Vec<Json_>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// The statement's time budget: what the request asks, within the
+/// server's limit.
+fn budget(state: &State, timeout_ms: Option<u64>) -> Duration {
+    let max = state.settings.max_query_time;
+    timeout_ms.map_or(max, |ms| Duration::from_millis(ms).min(max))
+}
+
+async fn run_query(
+    state: &State,
+    caller: &Caller,
+    ws: &str,
+    body: &Bytes,
+) -> Result<deeplake_client::QueryOutput> {
+    let req: QueryRequest = parse_body(body)?;
+    let params = req.params.iter().map(param).collect::<Result<Vec<_>>>()?;
+    let ws = state.workspace(caller.org()?, ws, false).await?;
+    let limit = budget(state, req.timeout_ms);
+    Ok(ws.query(&req.query, &params, Some(limit)).await?)
+}
+
+async fn query(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Result<Json<Json_>> {
+    let out = run_query(&state, &caller, &ws, &body).await?;
+    let rows = deeplake_sql::rows(&out).map_err(ClientError::from)?;
+    let rows: Vec<Json_> = rows
+        .into_iter()
+        .map(|r| Json_::Array(r.into_values().into_iter().map(cell).collect()))
+        .collect();
+    Ok(Json(json!({ "columns": out.column_names(), "rows": rows })))
+}
+
+/// The query's result as one Arrow IPC stream (field metadata keeps the
+/// spec types), for clients that read results as Arrow.
+async fn query_arrow(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path(ws): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let out = run_query(&state, &caller, &ws, &body).await?;
+    let bytes = write_stream(&out.schema, &out.batches)?;
+    Ok(([(header::CONTENT_TYPE, ARROW_STREAM)], bytes).into_response())
+}
+
+#[derive(Deserialize)]
+struct IngestParams {
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// Rows as an Arrow IPC stream into a table: `mode=create` (the default:
+/// an existing table is a 409), `append` or `overwrite`. The rows are
+/// typed and checked as local data is, and written with the spec's
+/// flush/commit cadence; a table this request created is dropped again if
+/// the write fails.
+async fn ingest_rows(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path((ws, name)): Path<(String, String)>,
+    Query(q): Query<IngestParams>,
+    body: Bytes,
+) -> Result<Response> {
+    let mode: Mode = q.mode.as_deref().unwrap_or("create").parse()?;
+    deeplake_client::check_table_name(&name)?;
+    let batches = read_stream(&body)?;
+    let ws = state.workspace(caller.org()?, &ws, true).await?;
+    let rows = ws
+        .ingest_arrow(&name, mode, batches, WriteOptions::default())
+        .await?;
+    let body = json!({
+        "table_name": name,
+        "row_count": rows,
+        "dataset_path": ws.dataset_path(&name),
+    });
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ServerError::bad_request(format!("invalid request body: {e}")))
+}

@@ -1,0 +1,167 @@
+"""The Client in remote mode against a real `deeplake serve` on loopback:
+the same API as embedded, HTTP failures as the reference's error classes,
+and the REST protocol as plain HTTP clients speak it."""
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+
+from conftest import signed_jwt
+from deeplake import Client
+from deeplake.managed import AuthError, IngestError, ManagedServiceError, TableError, TokenError
+
+
+def org():
+    return "org-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def remote(server):
+    return Client(token=server.token(org()), workspace_id="ws", api_url=server.url)
+
+
+def test_columns_query_and_tables(remote):
+    assert remote.list_tables() == []
+    rng = np.random.default_rng(7)
+    emb = rng.normal(size=(5000, 16)).astype(np.float32)
+    seen = []
+    result = remote.ingest(
+        "docs",
+        {"text": [f"doc {i}" for i in range(5000)], "embedding": emb, "n": np.arange(5000)},
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert result["row_count"] == 5000
+    # The spec's cadence as the caller sees it: progress every 200 rows.
+    assert seen[0] == (200, 5000) and seen[-1] == (5000, 5000) and len(seen) == 25
+    assert remote.list_tables() == ["docs"]
+    with pytest.raises(TableError, match="Table already exists"):
+        remote.ingest("docs", {"text": ["x"]})
+    remote.ingest("docs", {"text": ["extra"], "n": [5000]}, mode="append")
+    q = "{" + ",".join(str(x) for x in emb[42]) + "}"
+    rows = remote.query(
+        "SELECT n, text, embedding <#> $1::float4[] AS s FROM docs ORDER BY s DESC NULLS LAST LIMIT 3", (q,)
+    )
+    assert rows[0]["n"] == 42 and abs(rows[0]["s"] - 1.0) < 1e-5
+    assert remote.query("SELECT count(*) AS c FROM docs") == [{"c": 5001}]
+    built = remote.table("docs").select("n", "text").where("n = $1", 7)()
+    assert built == [{"n": 7, "text": "doc 7"}]
+    assert len(remote.query_arrow("SELECT * FROM docs WHERE n < 10")) == 10
+    desc = remote.describe_table("docs")
+    assert list(desc) == ["text", "embedding", "n"]
+    assert desc["embedding"]["type"] == "EMBEDDING(16)"
+    with pytest.raises(TableError, match="^Query failed: "):
+        remote.query("SELEC broken")
+    remote.drop_table("docs")
+    remote.drop_table("docs")  # if_exists=True by default
+    with pytest.raises(TableError, match="does not exist"):
+        remote.drop_table("docs", if_exists=False)
+
+
+def test_create_table_then_insert_and_open(remote):
+    out = remote.create_table("items", {"title": "TEXT", "vec": "EMBEDDING(3)", "id": "BIGINT"})
+    assert out["created"] is True
+    assert remote.create_table("items", {"title": "TEXT"})["created"] is False
+    with pytest.raises(TableError, match="already exists"):
+        remote.create_table("items", {"title": "TEXT"}, if_not_exists=False)
+    # Columns in name order, as the reference lays them out.
+    assert list(remote.describe_table("items")) == ["id", "title", "vec"]
+    remote.query("INSERT INTO items VALUES (1, 'one', '{1,0,0}'::float4[]), (2, 'two', '{0,1,0}'::float4[])")
+    ds = remote.open_table("items")
+    assert len(ds) == 2
+    batch = next(iter(ds.batches(2)))
+    assert batch["vec"].shape == (2, 3)
+    assert sorted(batch["title"]) == ["one", "two"]
+
+
+def test_http_failures_are_the_reference_classes(server):
+    # A forged token is refused by the server: 401 is AuthError.
+    forged = signed_jwt({"OrgID": org(), "Exp": 2**31}, secret="not-the-server-secret-0123456789abcdef")
+    c = Client(token=forged, workspace_id="ws", api_url=server.url)
+    with pytest.raises(AuthError, match="^Unauthorized: invalid or expired token$"):
+        c.list_tables()
+    with pytest.raises(TokenError, match="expected JWT with 3 parts"):
+        Client(token="nope", workspace_id="ws", api_url=server.url)
+    # A token without OrgID takes the first org /me lists; a user with no
+    # recorded org has none, which is the spec's TokenError.
+    lonely = server.token(None, user="u-" + uuid.uuid4().hex[:8])
+    with pytest.raises(TokenError, match="Token does not contain org_id"):
+        Client(token=lonely, workspace_id="ws", api_url=server.url)
+    member = "u-" + uuid.uuid4().hex[:8]
+    home = org()
+    # The server records a user's org the first time it sees a token with both.
+    Client(token=server.token(home, user=member), workspace_id="ws", api_url=server.url).list_tables()
+    fallback = Client(token=server.token(None, user=member), workspace_id="ws", api_url=server.url)
+    assert fallback.org_id == home
+    # Bad input is the server's message, under the class the reference uses.
+    good = Client(token=server.token(org()), workspace_id="ws", api_url=server.url)
+    with pytest.raises(IngestError, match="data must not be empty"):
+        good.ingest("t", {})
+    with pytest.raises(ManagedServiceError, match="Invalid workspace_id"):
+        Client(token=server.token(org()), workspace_id="../x", api_url=server.url)
+
+
+def _http(server, method, path, token, body=None):
+    req = urllib.request.Request(
+        server.url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_the_reference_protocol_over_plain_http(server):
+    # What the reference client sends, byte for byte in shape: urllib, JSON
+    # bodies, sorted table_schema keys with SQL type names.
+    tok = server.token(org())
+    schema = {"embedding": "EMBEDDING(4)", "id": "TEXT", "score": "FLOAT8"}
+    status, body = _http(server, "POST", "/workspaces/ws/tables", tok,
+                         {"table_name": "t", "table_schema": schema})
+    assert status == 201, body
+    status, body = _http(server, "POST", "/workspaces/ws/tables", tok,
+                         {"table_name": "t", "table_schema": schema})
+    assert status == 409 and "already exists" in body["error"]
+    status, body = _http(server, "POST", "/workspaces/ws/tables/query", tok,
+                         {"query": "INSERT INTO t VALUES ('{1,2,3,4}'::float4[], 'a', 0.5)"})
+    assert status == 200, body
+    status, body = _http(server, "POST", "/workspaces/ws/tables/query", tok,
+                         {"query": "SELECT id, embedding, score FROM t WHERE id = $1", "params": ["a"],
+                          "timeout_ms": 5000})
+    assert (status, body) == (200, {"columns": ["id", "embedding", "score"], "rows": [["a", [1, 2, 3, 4], 0.5]]})
+    status, body = _http(server, "GET", "/workspaces/ws/tables", tok)
+    assert body == {"tables": [{"table_name": "t"}]}
+    status, body = _http(server, "GET", "/workspaces/ws/storage-path", tok)
+    assert body["storage_path"].endswith("/ws")
+    assert _http(server, "DELETE", "/workspaces/ws/tables/t", tok)[0] == 200
+    assert _http(server, "DELETE", "/workspaces/ws/tables/t", tok)[0] == 404
+
+
+def test_async_client_runs_calls_concurrently(server):
+    import asyncio
+
+    from deeplake.managed import AsyncClient
+
+    async def main():
+        async with AsyncClient(token=server.token(org()), workspace_id="ws", api_url=server.url) as c:
+            await c.ingest("a", {"x": list(range(100))})
+            await c.ingest("b", {"x": list(range(50))})
+            counts = await asyncio.gather(
+                c.query("SELECT count(*) AS n FROM a"),
+                c.query("SELECT count(*) AS n FROM b"),
+                c.table("a").select("x").where("x < $1", 3).order_by("x").execute(),
+            )
+            assert counts == [[{"n": 100}], [{"n": 50}], [{"x": 0}, {"x": 1}, {"x": 2}]]
+            assert sorted(await c.list_tables()) == ["a", "b"]
+            await c.drop_table("a")
+            with pytest.raises(TableError, match="does not exist"):
+                await c.drop_table("a", if_exists=False)
+
+    asyncio.run(main())
