@@ -165,3 +165,44 @@ def test_async_client_runs_calls_concurrently(server):
                 await c.drop_table("a", if_exists=False)
 
     asyncio.run(main())
+
+
+def test_the_package_alone_serves_and_signs(server, tmp_path):
+    # Tokens from the package work against `deeplake serve` (same secret)...
+    from conftest import SERVER_SECRET
+    from deeplake.server import create_token
+
+    tok = create_token(org=org(), user="pkg", jwt_secret=SERVER_SECRET)
+    assert Client(token=tok, workspace_id="ws", api_url=server.url).list_tables() == []
+    with pytest.raises(ValueError, match="at least 32"):
+        create_token(org="x", jwt_secret="short")
+    # ...and `python -m deeplake.server` is the same server.
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, DEEPLAKE_JWT_SECRET=SERVER_SECRET, RUST_LOG="warn")
+    proc = subprocess.Popen([sys.executable, "-m", "deeplake.server", "--root", str(tmp_path),
+                             "--http", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                    assert json.loads(r.read()) == {"status": "ok"}
+                break
+            except OSError:
+                assert time.time() < deadline and proc.poll() is None, "python -m deeplake.server did not start"
+                time.sleep(0.2)
+        c = Client(token=tok, workspace_id="ws", api_url=url)
+        c.ingest("t", {"x": [1, 2, 3]})
+        assert c.query("SELECT sum(x) AS s FROM t") == [{"s": 6}]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -126,7 +126,7 @@ impl Client {
                     )
                 })?;
                 crate::token::parse(&token)?;
-                if let Some(reason) = crate::names::invalid_reason(&workspace) {
+                if let Some(reason) = deeplake_storage::invalid_reason(&workspace) {
                     return Err(crate::workspace::name_error(
                         "workspace_id",
                         &workspace,

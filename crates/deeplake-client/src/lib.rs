@@ -44,7 +44,6 @@ mod dataset;
 mod error;
 mod ingest;
 pub mod ipc;
-mod names;
 mod query;
 mod remote;
 mod runtime;
@@ -63,11 +62,11 @@ pub use deeplake_ingest::{
     CLASS_NAMES_KEY,
 };
 pub use deeplake_sql::{QueryOutput, Row};
+pub use deeplake_storage::MAX_NAME_LEN;
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};
 pub use error::{ClientError, ErrorClass, ErrorKind, Result};
 pub use ingest::Mode;
-pub use names::MAX_NAME_LEN;
 pub use query::TableQuery;
 pub use workspace::{check_name, check_table_name, ColumnInfo, TableInfo, Target, Workspace};
 pub use writer::{Progress, TableWriter, WriteOptions};

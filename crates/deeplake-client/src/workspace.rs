@@ -21,8 +21,8 @@ use deeplake_types::{SpecType, Value};
 
 use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
 use crate::ingest::Mode;
-use crate::names::invalid_reason;
 use crate::writer::{Progress, TableWriter, WriteOptions};
+use deeplake_storage::invalid_reason;
 
 /// A table ready for writing and how it came to be.
 pub struct Target {

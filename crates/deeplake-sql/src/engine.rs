@@ -20,7 +20,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, ExplainStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use deeplake_storage::{Location, StorageError, Table};
+use deeplake_storage::{invalid_reason, Location, StorageError, Table};
 use deeplake_types::Value as Param;
 use std::panic::AssertUnwindSafe;
 
@@ -32,7 +32,7 @@ use crate::functions::bm25::{score_texts, Bm25Query, CorpusStats};
 use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
-use crate::functions::sync::SyncTable;
+use crate::functions::sync::{SyncTable, SYNC_FUNCTION};
 use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
@@ -278,10 +278,10 @@ impl Engine {
         pinned: Pinned<'_>,
     ) -> Result<QueryOutput> {
         bind_params(&mut stmt, params).map_err(query_err)?;
-        let names = self.location.list_tables().await?;
         let mut opened: HashMap<String, Table> = HashMap::new();
         let mut scope = Vec::new();
         let mut wants_info = false;
+        let mut named = Vec::new();
         for (parts, alias) in relations(&stmt) {
             let (schema, name) = match parts.as_slice() {
                 [n] => (None, n),
@@ -289,29 +289,50 @@ impl Engine {
                 _ => continue,
             };
             match schema {
-                Some(INFORMATION_SCHEMA) => {
-                    wants_info = true;
-                    continue;
-                }
-                None | Some(SCHEMA) => {}
-                Some(_) => continue,
+                Some(INFORMATION_SCHEMA) => wants_info = true,
+                None | Some(SCHEMA) => named.push((name.clone(), alias)),
+                Some(_) => {}
             }
-            if !names.contains(name) {
+        }
+        // Only a statement that shows the catalog needs the workspace's
+        // listing (one request per table on object storage); any other
+        // opens just the tables it names.
+        let lists = wants_info
+            || stmt
+                .to_string()
+                .to_ascii_lowercase()
+                .contains(SYNC_FUNCTION);
+        let names = match lists {
+            true => self.location.list_tables().await?,
+            false => vec![],
+        };
+        for (name, alias) in named {
+            // A name that cannot be a table (a CTE's, say) never reaches storage.
+            if invalid_reason(&name).is_some() || (lists && !names.contains(&name)) {
                 continue;
             }
-            if !opened.contains_key(name) {
+            if !opened.contains_key(&name) {
                 let table = match pinned.tables.iter().find(|t| t.name() == name) {
                     Some(t) => t.clone(),
-                    None => self.latest(name).await?,
+                    None => match self.latest(&name).await {
+                        Ok(t) => t,
+                        // Not a table: a CTE's name, or one the plan reports.
+                        Err(SqlError::Query(_)) if !self.exists(&name).await? => continue,
+                        Err(e) => return Err(e),
+                    },
                 };
                 opened.insert(name.clone(), table);
             }
             scope.push(ScopeTable {
                 name: name.clone(),
                 alias,
-                schema: opened[name].schema(),
+                schema: opened[&name].schema(),
             });
         }
+        let names = match lists {
+            true => names,
+            false => opened.keys().cloned().collect(),
+        };
         let depth = result_depth(&stmt).unwrap_or(HYBRID_DEPTH_DEFAULT).max(1);
         let searches = rewrite(&mut stmt, &scope, depth).map_err(query_err)?;
 
@@ -415,6 +436,10 @@ impl Engine {
             )?;
         }
         Ok(ctx)
+    }
+
+    async fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.location.table_exists(name).await?)
     }
 
     /// The latest committed version of table `name`.

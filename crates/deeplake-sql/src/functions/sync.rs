@@ -27,9 +27,12 @@ impl SyncTable {
     }
 }
 
+/// The function's SQL name.
+pub const SYNC_FUNCTION: &str = "deeplake_sync_table";
+
 impl ScalarUDFImpl for SyncTable {
     fn name(&self) -> &str {
-        "deeplake_sync_table"
+        SYNC_FUNCTION
     }
     fn signature(&self) -> &Signature {
         &self.signature
