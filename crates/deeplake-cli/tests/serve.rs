@@ -633,3 +633,61 @@ fn tokens_tenancy_and_names_are_checked() {
         403
     );
 }
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let http = Http::new();
+    let t = token(&["--org", "acme"]);
+    let schema = std::sync::Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![std::sync::Arc::new(Int64Array::from_iter_values(0..4000))],
+    )
+    .unwrap();
+    let ipc = deeplake_client::ipc::write_stream(&schema, &[batch]).unwrap();
+    let r = http.send(
+        "POST",
+        &server.url("/workspaces/ws/tables/n/rows"),
+        Some(&t),
+        Some(ipc),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A statement that takes a while (216M joined rows), then SIGTERM while it runs.
+    let url = server.url("/workspaces/ws/tables/query");
+    let tok = t.clone();
+    let slow = std::thread::spawn(move || {
+        let r = Http::new().post(
+            &url,
+            Some(&tok),
+            json!({"query": "SELECT count(*) AS c, sum(a.n - b.n) AS s FROM n a, n b, n c \
+                WHERE a.n < 600 AND b.n < 600 AND c.n < 600"}),
+        );
+        (r, std::time::Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let killed = std::time::Instant::now();
+    let (r, answered) = slow.join().unwrap();
+    // The answer came after the signal: the request was in flight.
+    assert!(answered > killed, "the statement finished before SIGTERM");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rows"], json!([[216_000_000, 0]]));
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exited.expect("the server did not exit within 10 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

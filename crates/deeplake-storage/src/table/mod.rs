@@ -14,7 +14,7 @@ use arrow_array::{Array, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use futures::stream::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::codec::{self};
 use crate::error::{Result, StorageError};
@@ -54,6 +54,12 @@ fn row_starts(manifest: &Manifest) -> (Vec<u64>, u64) {
         .collect();
     (starts, acc)
 }
+
+/// Data files larger than this go to object storage in parts.
+const MULTIPART_BYTES: usize = 16 << 20;
+const PART_BYTES: usize = 8 << 20;
+/// Parts uploading at once: the spec's storage I/O concurrency.
+const UPLOADS: usize = 32;
 
 fn data_path(dir: &Path, id: &str) -> Path {
     dir.clone().join("data").join(format!("{id}.dlf"))
@@ -244,12 +250,24 @@ impl Table {
     }
 
     /// Writes a batch as an uncommitted fragment, invisible until committed.
+    /// On object storage a large file goes up as a multipart upload with up
+    /// to 32 parts in flight (the spec's storage concurrency).
     pub async fn write_fragment(&self, batch: &RecordBatch) -> Result<Fragment> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let pieces = codec::encode(batch)?;
-        self.store
-            .put(&data_path(&self.dir, &id), PutPayload::from_iter(pieces))
-            .await?;
+        let path = data_path(&self.dir, &id);
+        let size: usize = pieces.iter().map(bytes::Bytes::len).sum();
+        if self.local.is_none() && size > MULTIPART_BYTES {
+            let upload = self.store.put_multipart(&path).await?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            for piece in pieces {
+                w.wait_for_capacity(UPLOADS).await?;
+                w.put(piece);
+            }
+            w.finish().await?;
+        } else {
+            self.store.put(&path, PutPayload::from_iter(pieces)).await?;
+        }
         Ok(Fragment {
             id,
             rows: batch.num_rows() as u64,
