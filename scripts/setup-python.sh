@@ -19,6 +19,17 @@ check="import numpy, scipy, bm25s, skimage, datasets, maturin, pytest, pyarrow, 
 # too, as in one pytest run. Triton only serves torch.compile and GPUs,
 # which the tests do not use, so the environment goes without it.
 no_triton="import importlib.util, sys; sys.exit(importlib.util.find_spec('triton') is not None)"
+# The reference package's own managed client, which the protocol tests run
+# against our server: it shares our module name, so it has a virtualenv of
+# its own.
+refclient=.venv-refclient
+if ! [ -x "$refclient/bin/python" ] || ! "$refclient/bin/python" -c "import deeplake.managed" 2>/dev/null; then
+    python3 -m venv "$refclient" 2>/dev/null || {
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$refclient"
+    }
+    "$refclient/bin/pip" install --quiet --disable-pip-version-check "deeplake==4.7.4"
+fi
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null \
     && "$venv/bin/python" -c "$no_triton"; then
     exit 0
