@@ -6,6 +6,7 @@ the same files.
 
 usage: loader.py prepare DIR N   (writes N JPEG crops of scikit-image photos)
        loader.py ours DIR         (in .venv-test, with this package)
+       loader.py remote DIR       (this package against `python -m deeplake.server` on loopback)
        loader.py reference DIR    (in .venv-reference, deeplake 4.7.4)
        loader.py pil DIR
 Each measuring command prints one JSON object.
@@ -79,7 +80,7 @@ def batches_rate(make):
     return best
 
 
-def ours(out):
+def ours(out, remote=False):
     import base64
     from deeplake import Client
 
@@ -87,7 +88,32 @@ def ours(out):
     claims = base64.urlsafe_b64encode(json.dumps({"OrgID": "bench"}).encode()).rstrip(b"=").decode()
     token = "e30." + claims + ".sig"
     root = tempfile.mkdtemp(dir=out)
-    client = Client(token=token, workspace_id="bench", api_url="file://" + root)
+    server = None
+    if remote:
+        import secrets
+        import socket
+        import subprocess
+        import urllib.request
+        from deeplake.server import create_token
+
+        secret = secrets.token_hex(32)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = dict(os.environ, DEEPLAKE_JWT_SECRET=secret, RUST_LOG="warn")
+        server = subprocess.Popen([sys.executable, "-m", "deeplake.server", "--root", root,
+                                   "--http", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        token = create_token(org="bench", jwt_secret=secret)
+        client = Client(token=token, workspace_id="bench", api_url=url)
+    else:
+        client = Client(token=token, workspace_id="bench", api_url="file://" + root)
     blobs = [open(p, "rb").read() for p in paths]
     t0 = time.perf_counter()
     client.ingest("images", {"image": blobs, "label": labels}, schema={"image": "IMAGE"})
@@ -99,6 +125,9 @@ def ours(out):
         "batches": batches_rate(lambda: ds.batches(256, decode_images=False)),
         "batches_decoded": batches_rate(lambda: ds.batches(256, decode_images=True)),
     }
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=30)
     print(json.dumps(result))
 
 
@@ -151,4 +180,5 @@ if __name__ == "__main__":
     if cmd == "prepare":
         prepare(sys.argv[2], int(sys.argv[3]))
     else:
-        {"ours": ours, "reference": reference, "pil": pil}[cmd](sys.argv[2])
+        run = {"ours": ours, "remote": lambda d: ours(d, remote=True), "reference": reference, "pil": pil}
+        run[cmd](sys.argv[2])
