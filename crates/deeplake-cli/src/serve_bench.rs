@@ -7,14 +7,13 @@
 //! over the embedded call), and throughput with concurrent clients for a
 //! bounded time, counting errors.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int64Array};
+use deeplake_cli::served::Served;
 use deeplake_client::{Client, Column, IngestOptions, Value};
 use deeplake_server::auth::{new_claims, now};
 use deeplake_server::Secret;
@@ -24,52 +23,22 @@ use crate::bench::{embedding_column, line, text_column, DIM};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The server subprocess, stopped (SIGTERM, then killed) when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(root: &Path, secret: &str) -> Result<Served> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--http", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .env("DEEPLAKE_JWT_SECRET", secret)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(60))?;
-    Ok(Served { child, url })
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// p50 and p99 of remote round trips next to the embedded calls'.
+fn round_trips(what: &str, remote: &[f64], embedded: &[f64]) {
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        line(
+            &format!("serve {what} {name}, ms"),
+            percentile(remote, p),
+            "ms",
+            Some(("embedded", percentile(embedded, p))),
+            false,
+        );
+    }
 }
 
 /// Round trips of `count` statements, in milliseconds, sorted.
@@ -152,7 +121,12 @@ fn load(
 
 pub fn run(root: &Path, rows: usize, queries: usize, clients: usize, secs: f64) -> Result<()> {
     let secret = format!("bench-{:032x}", rand::random::<u128>());
-    let served = start(&root.join("served"), &secret)?;
+    let served = Served::start(
+        &std::env::current_exe()?,
+        &root.join("served"),
+        &secret,
+        &[],
+    )?;
     let token = Secret::new(secret.as_bytes())?.sign(&new_claims(
         Some("bench"),
         Some("bench"),
@@ -191,15 +165,7 @@ pub fn run(root: &Path, rows: usize, queries: usize, clients: usize, secs: f64) 
     let mut ids = || vec![Value::Int(rng.random_range(0..rows as i64))];
     let e = timings(&embedded, point, queries, &mut ids)?;
     let r = timings(&remote, point, queries, &mut ids)?;
-    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
-        line(
-            &format!("serve point query {name}, ms"),
-            percentile(&r, p),
-            "ms",
-            Some(("embedded", percentile(&e, p))),
-            false,
-        );
-    }
+    round_trips("point query", &r, &e);
     println!(
         "serve point query overhead p50: {:.2} ms",
         percentile(&r, 0.5) - percentile(&e, 0.5)
@@ -215,15 +181,7 @@ pub fn run(root: &Path, rows: usize, queries: usize, clients: usize, secs: f64) 
     let count = (queries / 10).max(10);
     let e = timings(&embedded, topk, count, &mut vecs)?;
     let r = timings(&remote, topk, count, &mut vecs)?;
-    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
-        line(
-            &format!("serve top-10 vector {name}, ms"),
-            percentile(&r, p),
-            "ms",
-            Some(("embedded", percentile(&e, p))),
-            false,
-        );
-    }
+    round_trips("top-10 vector", &r, &e);
 
     let url = served.url.clone();
     let dir = root.join("served");

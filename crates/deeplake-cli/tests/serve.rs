@@ -2,16 +2,15 @@
 //! tokens from `deeplake token create`, and plain HTTP on every path of
 //! the REST API, its error statuses and its security checks.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use deeplake_cli::served::Served;
 use deeplake_server::auth::{new_claims, now};
 use deeplake_server::Secret;
 use serde_json::{json, Value};
@@ -27,57 +26,15 @@ fn bin() -> Command {
     c
 }
 
-/// A running server; stopped with SIGTERM (then killed) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(root: &Path, extra: &[&str]) -> Server {
-        let mut child = bin()
-            .args(["serve", "--http", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server did not report its address within 60 s");
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The real binary serving `root` on a loopback port.
+fn serve(root: &Path, extra: &[&str]) -> Served {
+    Served::start(
+        Path::new(env!("CARGO_BIN_EXE_deeplake")),
+        root,
+        SECRET,
+        extra,
+    )
+    .unwrap()
 }
 
 fn token(args: &[&str]) -> String {
@@ -198,7 +155,7 @@ fn serve_refuses_to_start_without_a_secret() {
 #[test]
 fn rest_api_paths_bodies_and_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = serve(dir.path(), &[]);
     let http = Http::new();
     let t = token(&["--org", "acme", "--user", "alice", "--name", "Alice"]);
     let tok = Some(t.as_str());
@@ -438,7 +395,7 @@ fn raw_token(header: Value, payload: Value, signature: &str) -> String {
 #[test]
 fn tokens_tenancy_and_names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--max-body-mb", "1"]);
+    let server = serve(dir.path(), &["--max-body-mb", "1"]);
     let http = Http::new();
     let acme = token(&["--org", "acme", "--user", "alice"]);
     let beta = token(&["--org", "beta", "--user", "bob"]);
@@ -637,7 +594,7 @@ fn tokens_tenancy_and_names_are_checked() {
 #[test]
 fn sigterm_lets_requests_in_flight_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[]);
+    let mut server = serve(dir.path(), &[]);
     let http = Http::new();
     let t = token(&["--org", "acme"]);
     let schema = std::sync::Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));

@@ -14,7 +14,7 @@ use crate::error::{ClientError, Result};
 use crate::ingest::Mode;
 use crate::remote::Remote;
 use crate::workspace::TableInfo;
-use crate::writer::{Progress, TableWriter, WriteOptions};
+use crate::writer::{Cadence, Progress, TableWriter, WriteOptions};
 
 pub enum Sink<'p> {
     Local(TableWriter<'p>),
@@ -32,7 +32,7 @@ impl Sink<'_> {
     pub fn set_total(&mut self, total: i64) {
         match self {
             Sink::Local(w) => w.set_total(total),
-            Sink::Remote(w) => w.total = total,
+            Sink::Remote(w) => w.cadence.total = total,
         }
     }
 
@@ -52,12 +52,7 @@ pub struct RemoteWriter<'p> {
     /// The mode of the next request: the ingest's own first, then append.
     mode: Mode,
     overwrite: bool,
-    opts: WriteOptions,
-    buffer: Vec<RecordBatch>,
-    buffered: usize,
-    rows_written: u64,
-    total: i64,
-    progress: Option<Progress<'p>>,
+    cadence: Cadence<'p>,
 }
 
 impl<'p> RemoteWriter<'p> {
@@ -69,33 +64,19 @@ impl<'p> RemoteWriter<'p> {
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
-        opts.validate()?;
         Ok(RemoteWriter {
             remote,
             table: table.to_string(),
             mode,
             overwrite: mode == Mode::Overwrite,
-            opts,
-            buffer: vec![],
-            buffered: 0,
-            rows_written: 0,
-            total,
-            progress,
+            cadence: Cadence::new(opts, total, progress)?,
         })
     }
 
     async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut at = 0;
-        while at < batch.num_rows() {
-            let n = self.opts.flush_every.min(batch.num_rows() - at);
-            self.buffer.push(batch.slice(at, n));
-            self.buffered += n;
-            self.rows_written += n as u64;
-            at += n;
-            if let Some(p) = self.progress.as_mut() {
-                p(self.rows_written, self.total)?;
-            }
-            if self.buffered >= self.opts.commit_every && !self.overwrite {
+        while let Some(due) = self.cadence.next_slice(batch, &mut at)? {
+            if due && !self.overwrite {
                 self.send().await?;
             }
         }
@@ -103,11 +84,10 @@ impl<'p> RemoteWriter<'p> {
     }
 
     async fn send(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
+        let batches = self.cadence.take();
+        if batches.is_empty() {
             return Ok(());
         }
-        let batches = std::mem::take(&mut self.buffer);
-        self.buffered = 0;
         self.remote.write(&self.table, self.mode, &batches).await?;
         self.mode = Mode::Append;
         Ok(())
@@ -115,7 +95,7 @@ impl<'p> RemoteWriter<'p> {
 
     async fn finish(mut self) -> Result<u64> {
         self.send().await?;
-        Ok(self.rows_written)
+        Ok(self.cadence.rows_written)
     }
 }
 

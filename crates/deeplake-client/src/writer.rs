@@ -51,21 +51,65 @@ impl WriteOptions {
 /// error it returns stops the ingest (a Python callback that raised, say).
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) -> Result<()> + Send);
 
+/// The flush/commit cadence every writer keeps: rows are taken in
+/// `flush_every` slices with progress after each, and a commit falls due
+/// every `commit_every` buffered rows.
+pub(crate) struct Cadence<'p> {
+    pub opts: WriteOptions,
+    buffer: Vec<RecordBatch>,
+    buffered: usize,
+    pub rows_written: u64,
+    pub total: i64,
+    progress: Option<Progress<'p>>,
+}
+
+impl<'p> Cadence<'p> {
+    pub fn new(opts: WriteOptions, total: i64, progress: Option<Progress<'p>>) -> Result<Self> {
+        opts.validate()?;
+        Ok(Cadence {
+            opts,
+            buffer: vec![],
+            buffered: 0,
+            rows_written: 0,
+            total,
+            progress,
+        })
+    }
+
+    /// Buffers the next slice of `batch` from `*at`: `None` when the batch
+    /// is used up, else whether a commit is due now.
+    pub fn next_slice(&mut self, batch: &RecordBatch, at: &mut usize) -> Result<Option<bool>> {
+        if *at >= batch.num_rows() {
+            return Ok(None);
+        }
+        let n = self.opts.flush_every.min(batch.num_rows() - *at);
+        self.buffer.push(batch.slice(*at, n));
+        self.buffered += n;
+        self.rows_written += n as u64;
+        *at += n;
+        if let Some(p) = self.progress.as_mut() {
+            p(self.rows_written, self.total)?;
+        }
+        Ok(Some(self.buffered >= self.opts.commit_every))
+    }
+
+    /// The buffered slices, leaving the buffer empty.
+    pub fn take(&mut self) -> Vec<RecordBatch> {
+        self.buffered = 0;
+        std::mem::take(&mut self.buffer)
+    }
+}
+
 pub struct TableWriter<'p> {
     table: Table,
     /// Schema of the rows written (an overwrite may change the table's).
     schema: SchemaRef,
-    opts: WriteOptions,
     overwrite: bool,
-    buffer: Vec<RecordBatch>,
-    buffered: usize,
+    cadence: Cadence<'p>,
     written: Vec<Fragment>,
     /// Every fragment this writer committed, and their in-memory size.
     committed: Vec<String>,
     bytes_written: usize,
-    rows_written: u64,
-    total: i64,
-    progress: Option<Progress<'p>>,
 }
 
 impl<'p> TableWriter<'p> {
@@ -77,41 +121,27 @@ impl<'p> TableWriter<'p> {
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
-        opts.validate()?;
         Ok(TableWriter {
             table,
             schema,
-            opts,
             overwrite,
-            buffer: vec![],
-            buffered: 0,
+            cadence: Cadence::new(opts, total, progress)?,
             written: vec![],
             committed: vec![],
             bytes_written: 0,
-            rows_written: 0,
-            total,
-            progress,
         })
     }
 
     /// Updates the total reported to progress, as estimates become exact.
     pub fn set_total(&mut self, total: i64) {
-        self.total = total;
+        self.cadence.total = total;
     }
 
     /// Takes rows in, flushing and committing on the way.
     pub async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut at = 0;
-        while at < batch.num_rows() {
-            let n = self.opts.flush_every.min(batch.num_rows() - at);
-            self.buffer.push(batch.slice(at, n));
-            self.buffered += n;
-            self.rows_written += n as u64;
-            at += n;
-            if let Some(p) = self.progress.as_mut() {
-                p(self.rows_written, self.total)?;
-            }
-            if self.buffered >= self.opts.commit_every {
+        while let Some(due) = self.cadence.next_slice(batch, &mut at)? {
+            if due {
                 self.write_buffer().await?;
                 if !self.overwrite {
                     self.commit().await?;
@@ -122,19 +152,18 @@ impl<'p> TableWriter<'p> {
     }
 
     async fn write_buffer(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
+        let buffer = self.cadence.take();
+        if buffer.is_empty() {
             return Ok(());
         }
         // Concatenating several slices yields fresh, exactly-sized buffers;
         // a lone slice still points into its caller's buffers and is copied
         // out, or the whole parent would be written.
-        let batch = match self.buffer.as_slice() {
+        let batch = match buffer.as_slice() {
             [one] => compacted(one)?,
             many => arrow_select::concat::concat_batches(&self.schema, many)
                 .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))?,
         };
-        self.buffer.clear();
-        self.buffered = 0;
         self.bytes_written += batch.get_array_memory_size();
         self.written.push(self.table.write_fragment(&batch).await?);
         Ok(())
@@ -158,9 +187,10 @@ impl<'p> TableWriter<'p> {
     pub async fn finish(mut self) -> Result<(Table, u64)> {
         self.write_buffer().await?;
         self.commit().await?;
-        if self.opts.compact_to_bytes > 0 && self.committed.len() > 1 {
-            let per_row = (self.bytes_written / self.rows_written.max(1) as usize).max(1);
-            let target_rows = (self.opts.compact_to_bytes / per_row).max(self.opts.commit_every);
+        let (opts, rows_written) = (self.cadence.opts, self.cadence.rows_written);
+        if opts.compact_to_bytes > 0 && self.committed.len() > 1 {
+            let per_row = (self.bytes_written / rows_written.max(1) as usize).max(1);
+            let target_rows = (opts.compact_to_bytes / per_row).max(opts.commit_every);
             let mine: std::collections::HashSet<String> = self.committed.drain(..).collect();
             // The rows are committed either way; a failed compaction only
             // leaves the smaller files, so it must not fail the ingest.
@@ -169,6 +199,6 @@ impl<'p> TableWriter<'p> {
                 .compact_where(target_rows, |f| mine.contains(&f.id))
                 .await;
         }
-        Ok((self.table, self.rows_written))
+        Ok((self.table, rows_written))
     }
 }
