@@ -648,3 +648,108 @@ fn sigterm_lets_requests_in_flight_finish() {
     let status = exited.expect("the server did not exit within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_rust_client_speaks_to_the_server() {
+    use deeplake_client::{Client, Column, IngestOptions, Mode, SpecType, Value};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let t = token(&["--org", "acme", "--user", "alice"]);
+    let c = Client::new(Some(&t), Some("ws"), Some(&server.url)).unwrap();
+    assert!(c.is_remote());
+    assert_eq!(c.org_id(), "acme");
+    assert!(c.list_tables().unwrap().is_empty());
+    let rows = 4500;
+    let mut seen = vec![];
+    let mut progress = |done: u64, total: i64| {
+        seen.push((done, total));
+        Ok(())
+    };
+    let data = vec![
+        (
+            "n".to_string(),
+            Column::Values((0..rows).map(Value::Int).collect()),
+        ),
+        (
+            "v".to_string(),
+            Column::Values(
+                (0..rows)
+                    .map(|i| Value::Floats(vec![i as f64, 1.0]))
+                    .collect(),
+            ),
+        ),
+    ];
+    let r = c
+        .ingest(
+            "t",
+            data,
+            IngestOptions {
+                on_progress: Some(&mut progress),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.row_count, rows as u64);
+    assert_eq!(seen.len(), 23, "progress every 200 rows");
+    assert_eq!(seen.last(), Some(&(rows as u64, rows)));
+    // Three requests of at most 2000 rows: three commits after the create.
+    let info = c.describe_table("t").unwrap();
+    assert_eq!((info.row_count, info.version), (rows as u64, 4));
+    assert_eq!(info.columns[1].spec_type, "EMBEDDING(2)");
+    let err = c
+        .ingest(
+            "t",
+            vec![("n".into(), Column::Values(vec![Value::Int(1)]))],
+            IngestOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.class(), "TableError");
+    assert!(err.message().contains("Table already exists"), "{err}");
+    let append = IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    c.ingest(
+        "t",
+        vec![("n".into(), Column::Values(vec![Value::Int(-1)]))],
+        append,
+    )
+    .unwrap();
+    let out = c
+        .query("SELECT count(*) AS c, min(n) AS m FROM t", &[])
+        .unwrap();
+    assert_eq!(out[0].values(), &[Value::Int(rows + 1), Value::Int(-1)]);
+    let top = c
+        .query(
+            "SELECT n FROM t WHERE v IS NOT NULL ORDER BY v <#> $1::float4[] DESC LIMIT 1",
+            &[Value::Floats(vec![0.0, 1.0])],
+        )
+        .unwrap();
+    assert_eq!(top[0].get("n"), Some(&Value::Int(0)));
+    let err = c.query("SELEC 1", &[]).unwrap_err();
+    assert_eq!(err.class(), "TableError");
+    assert!(
+        err.message().starts_with("Query failed: syntax error"),
+        "{err}"
+    );
+    c.create_table("empty", &[("a".into(), SpecType::Text)])
+        .unwrap();
+    let err = c
+        .create_table("empty", &[("a".into(), SpecType::Text)])
+        .unwrap_err();
+    assert_eq!(err.kind(), deeplake_client::ErrorKind::Conflict);
+    // Reads go straight to the storage the server names.
+    let ds = c.open_table("t").unwrap();
+    assert_eq!(ds.len(), rows as u64 + 1);
+    assert_eq!(ds.get(7).unwrap().get("n"), Some(&Value::Int(7)));
+    c.drop_table("t", false).unwrap();
+    let err = c.drop_table("t", false).unwrap_err();
+    assert_eq!(err.kind(), deeplake_client::ErrorKind::NotFound);
+    assert_eq!(c.list_tables().unwrap(), vec!["empty"]);
+    // A stopped server is a ManagedServiceError naming the failure.
+    drop(server);
+    let err = c.list_tables().unwrap_err();
+    assert_eq!(err.class(), "ManagedServiceError");
+    assert!(err.message().starts_with("API request failed: "), "{err}");
+}
