@@ -48,6 +48,15 @@ def signed_jwt(claims, secret=SERVER_SECRET):
     return f"{head}.{body}.{enc(mac)}"
 
 
+def free_port():
+    """A loopback port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def deeplake_binary():
     """The CLI the cargo build made (scripts/test.sh builds it first)."""
     path = os.environ.get("DEEPLAKE_BIN") or os.path.join(

@@ -3,7 +3,6 @@ the embedded client with DEEPLAKE_ROOT=s3://..., and several
 `deeplake serve` processes sharing one bucket."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,20 +13,14 @@ import uuid
 import numpy as np
 import pytest
 
-from conftest import Server
+from conftest import Server, free_port
 from deeplake import Client
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def s3():
     """moto's S3 server and a fresh bucket; the AWS_* settings that reach it."""
-    port = _free_port()
+    port = free_port()
     moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
     proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

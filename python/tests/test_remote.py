@@ -178,14 +178,13 @@ def test_the_package_alone_serves_and_signs(server, tmp_path):
         create_token(org="x", jwt_secret="short")
     # ...and `python -m deeplake.server` is the same server.
     import os
-    import socket
     import subprocess
     import sys
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from conftest import free_port
+
+    port = free_port()
     env = dict(os.environ, DEEPLAKE_JWT_SECRET=SERVER_SECRET, RUST_LOG="warn")
     proc = subprocess.Popen([sys.executable, "-m", "deeplake.server", "--root", str(tmp_path),
                              "--http", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL)
