@@ -2,6 +2,7 @@
 the embedded client with DEEPLAKE_ROOT=s3://..., and several
 `deeplake serve` processes sharing one bucket."""
 
+import json
 import os
 import subprocess
 import sys
@@ -130,6 +131,32 @@ def test_two_servers_on_one_bucket_lose_no_commit(s3_env):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_remote_ingest_on_s3_ends_with_its_files_merged(s3_env):
+    # Each 2000-row request is an object of its own on S3; the ingest ends
+    # with the server merging them, as a local ingest does.
+    bucket, env = s3_env
+    prefix = f"merge-{uuid.uuid4().hex[:6]}"
+    srv = Server(f"s3://{bucket}/{prefix}", env=env)
+    try:
+        org = "org-" + uuid.uuid4().hex[:8]
+        c = Client(token=srv.token(org), workspace_id="ws", api_url=srv.url)
+        c.ingest("m", {"n": np.arange(7000)})
+        table = f"{prefix}/{org}/ws/m"
+        data = [k for k in _objects(bucket, env, table) if "/data/" in k]
+        assert len(data) == 4 + 1, data  # four commits, one merged file
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT"], region_name=env["AWS_REGION"],
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        latest = json.loads(s3.get_object(Bucket=bucket, Key=f"{table}/_versions/{6:020}.json")["Body"].read())
+        assert latest["operation"] == "compact" and [f["rows"] for f in latest["fragments"]] == [7000]
+        ds = c.open_table("m")
+        assert len(ds) == 7000 and [ds[i]["n"] for i in (0, 3999, 6999)] == [0, 3999, 6999]
+        assert len(ds.checkout(ds.version - 1)) == 7000
+    finally:
+        srv.stop()
 
 
 def test_a_killed_server_leaves_only_whole_commits(s3_env):

@@ -77,6 +77,36 @@ def test_create_table_then_insert_and_open(remote):
     assert sorted(batch["title"]) == ["one", "two"]
 
 
+def test_open_table_reads_through_the_server(server, monkeypatch):
+    # A client that cannot (or may not) reach the storage reads the table's
+    # files through the server: single rows, batches, DataLoader workers.
+    monkeypatch.setenv("DEEPLAKE_DIRECT_READS", "0")
+    tok = server.token(org())
+    c = Client(token=tok, workspace_id="ws", api_url=server.url)
+    n = 3000
+    emb = np.random.default_rng(3).normal(size=(n, 8)).astype(np.float32)
+    c.ingest("reads", {"id": np.arange(n), "text": [f"t{i}" for i in range(n)], "embedding": emb})
+    ds = c.open_table("reads")
+    assert len(ds) == n
+    assert ds[1234]["text"] == "t1234"
+    np.testing.assert_allclose(ds[2999]["embedding"], emb[2999])
+    assert sum(len(b["id"]) for b in ds.batches(700)) == n
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(ds.pytorch(columns=["id"]), batch_size=256, num_workers=2)
+    assert sorted(int(i) for b in loader for i in b["id"]) == list(range(n))
+    # The endpoint serves table files of the caller's workspace, ranges
+    # included, and nothing else.
+    manifest = "/workspaces/ws/files/reads/_latest"
+    req = urllib.request.Request(server.url + manifest, headers={"Authorization": f"Bearer {tok}", "Range": "bytes=0-0"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 206 and r.headers["Content-Range"].startswith("bytes 0-0/")
+    for path in ["reads/../../x", "_workspace.json", "reads/secret.txt", "reads/data/..%2F..%2Fx"]:
+        assert _http(server, "GET", f"/workspaces/ws/files/{path}", tok)[0] in (400, 404), path
+    assert _http(server, "GET", manifest, server.token(org()))[0] == 404
+    assert _http(server, "GET", manifest, "forged")[0] == 401
+
+
 def test_http_failures_are_the_reference_classes(server):
     # A forged token is refused by the server: 401 is AuthError.
     forged = signed_jwt({"OrgID": org(), "Exp": 2**31}, secret="not-the-server-secret-0123456789abcdef")

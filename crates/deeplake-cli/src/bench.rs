@@ -225,6 +225,19 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 Column::Arrow(Arc::new(labels) as ArrayRef),
             ),
         ];
+        // The disk's own figure for the same bytes: buffered sequential
+        // writes of each column's whole buffer to one file (no fsync, as
+        // neither ingest syncs), the file removed before the next workload.
+        let raw_secs = if wants("ingest") {
+            let path = root.join("raw-write");
+            let t0 = Instant::now();
+            raw_write(&path, &data)?;
+            let secs = t0.elapsed().as_secs_f64();
+            std::fs::remove_file(&path)?;
+            Some(secs)
+        } else {
+            None
+        };
         let bar = crate::ui::progress(Some(args.rows as u64), "ingest");
         let mut on_progress = |done: u64, _total: i64| {
             bar.set_position(done);
@@ -277,6 +290,13 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 rows_s,
                 "rows/s",
                 get(&bulk, "rows_per_s").map(|b| ("ref(one append)", b)),
+                true,
+            );
+            line(
+                "ingest rows/s vs raw disk write",
+                rows_s,
+                "rows/s",
+                raw_secs.map(|r| ("raw write(2)", args.rows as f64 / r)),
                 true,
             );
             line(
@@ -337,6 +357,28 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         &wants,
     )?;
     Ok(())
+}
+
+/// Writes every buffer of the columns, whole, to one new file.
+fn raw_write(path: &Path, data: &[(String, Column)]) -> std::io::Result<()> {
+    use arrow_array::Array;
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    fn write_all(f: &mut std::fs::File, d: &arrow_data::ArrayData) -> std::io::Result<()> {
+        for b in d.buffers() {
+            f.write_all(b.as_slice())?;
+        }
+        for c in d.child_data() {
+            write_all(f, c)?;
+        }
+        Ok(())
+    }
+    for (_, c) in data {
+        if let Column::Arrow(a) = c {
+            write_all(&mut f, &a.to_data())?;
+        }
+    }
+    f.flush()
 }
 
 /// Sums floats with independent lanes so the loop vectorizes: the scan

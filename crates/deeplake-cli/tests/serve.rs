@@ -177,6 +177,8 @@ fn rest_api_paths_bodies_and_statuses() {
         "/workspaces/{ws}/tables/query/arrow",
         "/workspaces/{ws}/tables/{name}",
         "/workspaces/{ws}/tables/{name}/rows",
+        "/workspaces/{ws}/tables/{name}/compact",
+        "/workspaces/{ws}/files/{path}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not in openapi");
     }

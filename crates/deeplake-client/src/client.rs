@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow_schema::SchemaRef;
 use deeplake_sql::Engine;
-use deeplake_storage::Location;
+use deeplake_storage::{Location, Table};
 
 use crate::dataset::Dataset;
 use crate::error::{ClientError, ErrorKind, Result};
@@ -249,9 +249,10 @@ impl Client {
     }
 
     /// Opens a table for direct reads (training, batch iteration). A remote
-    /// table is read straight from the storage the server names, when this
+    /// table is read straight from the storage the server names when this
     /// machine can reach it (a shared directory, or object storage with
-    /// this process's credentials).
+    /// this process's credentials), else through the server's read-only
+    /// file endpoint; `DEEPLAKE_DIRECT_READS=0` always takes the server.
     pub fn open_table(&self, name: &str) -> Result<Dataset> {
         Self::check_table_name(name)?;
         match &self.backend {
@@ -264,19 +265,19 @@ impl Client {
                     return Err(ClientError::table_missing(name));
                 }
                 let path = block(&self.rt, r.storage_path())?;
-                let unreachable = |why: String| {
-                    ClientError::table(format!(
-                        "Table '{name}' is stored at {path}, which this machine cannot read: {why}"
-                    ))
-                    .with_kind(ErrorKind::Unavailable)
+                let (location, table) = match block(&self.rt, direct(&path, name)) {
+                    Some(opened) => opened,
+                    None => {
+                        let files = r.files()?;
+                        let table = block(&self.rt, files.open_table(name)).map_err(|e| {
+                            ClientError::table(format!(
+                                "Table '{name}' could not be read through the server: {e}"
+                            ))
+                            .with_kind(ErrorKind::Unavailable)
+                        })?;
+                        (files, table)
+                    }
                 };
-                if !path.contains("://") && !std::path::Path::new(&path).is_dir() {
-                    return Err(unreachable("no such directory here".into()));
-                }
-                let location =
-                    Location::from_root(&path).map_err(|e| unreachable(e.to_string()))?;
-                let table = block(&self.rt, location.open_table(name))
-                    .map_err(|e| unreachable(e.to_string()))?;
                 let engine = Engine::new(location, &self.workspace, &path);
                 Ok(Dataset::new(table, self.rt.clone(), Arc::new(engine)))
             }
@@ -446,4 +447,18 @@ pub(crate) fn batch_columns(batch: &arrow_array::RecordBatch) -> Vec<(String, Co
         .zip(batch.columns())
         .map(|(f, a)| (f.name().clone(), Column::Arrow(a.clone())))
         .collect()
+}
+
+/// The table opened on the storage a server names, when this process can
+/// reach it and direct reads are not turned off.
+async fn direct(path: &str, name: &str) -> Option<(Location, Table)> {
+    if std::env::var("DEEPLAKE_DIRECT_READS").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    if !path.contains("://") && !std::path::Path::new(path).is_dir() {
+        return None;
+    }
+    let location = Location::from_root(path).ok()?;
+    let table = location.open_table(name).await.ok()?;
+    Some((location, table))
 }

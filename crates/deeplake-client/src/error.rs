@@ -226,6 +226,7 @@ impl From<StorageError> for ClientError {
                 ErrorKind::BadInput
             }
             StorageError::Store(_)
+            | StorageError::Io { .. }
             | StorageError::Arrow(_)
             | StorageError::Json(_)
             | StorageError::BadLocation(_) => ErrorKind::Internal,

@@ -13,6 +13,7 @@ use arrow_schema::Schema;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use deeplake_sql::QueryOutput;
+use deeplake_storage::Location;
 use deeplake_types::{SpecType, Value};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value as Json};
@@ -21,6 +22,7 @@ use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
 use crate::ingest::Mode;
 use crate::ipc::{read_stream, write_stream, ARROW_STREAM};
 use crate::workspace::{ColumnInfo, TableInfo};
+use crate::writer::Written;
 
 /// What a request may take beyond its statement's own time budget.
 const SLACK: Duration = Duration::from_secs(30);
@@ -33,6 +35,7 @@ pub struct Remote {
     org: String,
     workspace: String,
     http: reqwest::Client,
+    storage_path: tokio::sync::OnceCell<String>,
 }
 
 /// A request body.
@@ -115,6 +118,7 @@ impl Remote {
             org: String::new(),
             workspace: workspace.to_string(),
             http,
+            storage_path: tokio::sync::OnceCell::new(),
         };
         remote.org = match org_claim(token) {
             Some(org) => org,
@@ -190,8 +194,52 @@ impl Remote {
         }
     }
 
+    /// The workspace's table files, read through the server (`GET
+    /// /workspaces/{ws}/files/...` with ranges): a dataset opened on it works
+    /// as one opened on the storage itself, for clients that cannot reach
+    /// the storage.
+    pub fn files(&self) -> Result<Location> {
+        use object_store::http::HttpBuilder;
+        use object_store::{ClientOptions, RetryConfig};
+        use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+        let bad = |e: String| ClientError::managed_service(format!("API request failed: {e}"));
+        let mut headers = HeaderMap::new();
+        let value = |v: String| HeaderValue::from_str(&v).map_err(|e| bad(e.to_string()));
+        headers.insert(AUTHORIZATION, value(format!("Bearer {}", self.token))?);
+        headers.insert("X-Activeloop-Org-Id", value(self.org.clone())?);
+        // A stopped server fails the read in seconds, not after the default
+        // minutes of retries.
+        let retry = RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let store = HttpBuilder::new()
+            .with_url(format!("{}{}", self.base, self.ws_path("/files")))
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(true)
+                    .with_default_headers(headers),
+            )
+            .with_retry(retry)
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Location::new(
+            std::sync::Arc::new(store),
+            object_store::path::Path::default(),
+        ))
+    }
+
     /// `<root>/<org>/<workspace>` as the server reports it.
+    /// Asked once per client: a workspace's storage does not move.
     pub async fn storage_path(&self) -> Result<String> {
+        self.storage_path
+            .get_or_try_init(|| self.fetch_storage_path())
+            .await
+            .cloned()
+    }
+
+    async fn fetch_storage_path(&self) -> Result<String> {
         let r = self
             .json(
                 Method::GET,
@@ -336,10 +384,10 @@ impl Remote {
         Ok(QueryOutput { schema, batches })
     }
 
-    /// Writes typed batches into `table` under `mode`; returns the rows written.
-    pub async fn write(&self, table: &str, mode: Mode, batches: &[RecordBatch]) -> Result<u64> {
+    /// Writes typed batches into `table` under `mode`.
+    pub async fn write(&self, table: &str, mode: Mode, batches: &[RecordBatch]) -> Result<Written> {
         let Some(first) = batches.first() else {
-            return Ok(0);
+            return Ok(Written::default());
         };
         let bytes = write_stream(&first.schema(), batches)?;
         let mode = match mode {
@@ -360,7 +408,42 @@ impl Remote {
                 ErrorKind::Conflict => ClientError::table_exists(table),
                 _ => e,
             })?;
-        Ok(r.get("row_count").and_then(Json::as_u64).unwrap_or(0))
+        let loose = r
+            .get("uncompacted")
+            .and_then(Json::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Written {
+            rows: r.get("row_count").and_then(Json::as_u64).unwrap_or(0),
+            loose,
+        })
+    }
+
+    /// Has the server merge the given fragments of `table` (files of their
+    /// own that earlier writes left) into ones of about `target_rows` rows;
+    /// returns how many it replaced.
+    pub async fn compact(
+        &self,
+        table: &str,
+        fragments: &[String],
+        target_rows: usize,
+    ) -> Result<u64> {
+        let path = self.ws_path(&format!("/tables/{table}/compact"));
+        let body = json!({ "fragments": fragments, "target_rows": target_rows });
+        let r = self
+            .json(
+                Method::POST,
+                &path,
+                Body::Json(body),
+                Some(Duration::from_secs(600)),
+            )
+            .await
+            .map_err(as_table_error)?;
+        Ok(r.get("replaced").and_then(Json::as_u64).unwrap_or(0))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::{ClientError, Result};
 use crate::ingest::Mode;
 use crate::remote::Remote;
 use crate::workspace::TableInfo;
-use crate::writer::{Cadence, Progress, TableWriter, WriteOptions};
+use crate::writer::{compaction_rows, own_bytes, Cadence, Progress, TableWriter, WriteOptions};
 
 pub enum Sink<'p> {
     Local(TableWriter<'p>),
@@ -39,7 +39,7 @@ impl Sink<'_> {
     /// Writes what is left; returns the rows written.
     pub async fn finish(self) -> Result<u64> {
         match self {
-            Sink::Local(w) => Ok(w.finish().await?.1),
+            Sink::Local(w) => Ok(w.finish().await?.rows),
             Sink::Remote(w) => w.finish().await,
         }
     }
@@ -53,6 +53,9 @@ pub struct RemoteWriter<'p> {
     mode: Mode,
     overwrite: bool,
     cadence: Cadence<'p>,
+    /// Bytes sent so far, and the server's unmerged files they became.
+    bytes: usize,
+    loose: Vec<String>,
 }
 
 impl<'p> RemoteWriter<'p> {
@@ -70,6 +73,8 @@ impl<'p> RemoteWriter<'p> {
             mode,
             overwrite: mode == Mode::Overwrite,
             cadence: Cadence::new(opts, total, progress)?,
+            bytes: 0,
+            loose: vec![],
         })
     }
 
@@ -88,14 +93,25 @@ impl<'p> RemoteWriter<'p> {
         if batches.is_empty() {
             return Ok(());
         }
-        self.remote.write(&self.table, self.mode, &batches).await?;
+        self.bytes += batches.iter().map(own_bytes).sum::<usize>();
+        let written = self.remote.write(&self.table, self.mode, &batches).await?;
+        self.loose.extend(written.loose);
         self.mode = Mode::Append;
         Ok(())
     }
 
+    /// Sends what is left; then, when the server stored the commits as
+    /// files of their own (object storage), has it merge them, as a local
+    /// ingest does. The rows are committed either way, so a failed merge
+    /// does not fail the ingest.
     async fn finish(mut self) -> Result<u64> {
         self.send().await?;
-        Ok(self.cadence.rows_written)
+        let (opts, rows) = (self.cadence.opts, self.cadence.rows_written);
+        if opts.compact_to_bytes > 0 && self.loose.len() > 1 {
+            let target = compaction_rows(&opts, self.bytes, rows);
+            let _ = self.remote.compact(&self.table, &self.loose, target).await;
+        }
+        Ok(rows)
     }
 }
 

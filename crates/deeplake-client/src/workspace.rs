@@ -21,7 +21,7 @@ use deeplake_types::{SpecType, Value};
 
 use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
 use crate::ingest::Mode;
-use crate::writer::{Progress, TableWriter, WriteOptions};
+use crate::writer::{Progress, TableWriter, WriteOptions, Written};
 use deeplake_storage::invalid_reason;
 
 /// A table ready for writing and how it came to be.
@@ -351,7 +351,7 @@ impl Workspace {
     /// The end of every ingest: the row count, or the error with the table
     /// dropped again if this call created it. Failures read "Failed to
     /// ingest data: ..." as the reference words them.
-    pub async fn conclude(&self, table: &str, created: bool, written: Result<u64>) -> Result<u64> {
+    pub async fn conclude<T>(&self, table: &str, created: bool, written: Result<T>) -> Result<T> {
         match written {
             Ok(n) => Ok(n),
             Err(e) => {
@@ -374,7 +374,7 @@ impl Workspace {
         rest: I,
         opts: WriteOptions,
         total: i64,
-    ) -> Result<u64>
+    ) -> Result<Written>
     where
         I: IntoIterator<Item = Result<RecordBatch>> + Send,
         I::IntoIter: Send,
@@ -400,7 +400,7 @@ impl Workspace {
             for b in rest {
                 w.push(&retype(b?)?).await?;
             }
-            Ok(w.finish().await?.1)
+            w.finish().await
         }
         .await;
         self.conclude(table, created, written).await
@@ -416,7 +416,7 @@ impl Workspace {
         mode: Mode,
         batches: Vec<RecordBatch>,
         opts: WriteOptions,
-    ) -> Result<u64> {
+    ) -> Result<Written> {
         let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let mut batches = batches.into_iter().filter(|b| b.num_rows() > 0);
         let first = batches
@@ -444,5 +444,23 @@ impl Workspace {
         let rest: Vec<Result<RecordBatch>> = batches.map(|b| typed(b, Some(&shape))).collect();
         self.write_batches(table, mode, first, rest, opts, total as i64)
             .await
+    }
+
+    /// Merges the given fragments of `table` (files of their own a remote
+    /// ingest left) into fragments of about `target_rows` rows; returns how
+    /// many were replaced. Fragments no longer in the table are skipped.
+    pub async fn compact(
+        &self,
+        table: &str,
+        fragments: &[String],
+        target_rows: usize,
+    ) -> Result<usize> {
+        check_table_name(table)?;
+        let ids: std::collections::HashSet<&str> = fragments.iter().map(String::as_str).collect();
+        let mut t = self.open_table(table).await?;
+        Ok(
+            t.compact_where(target_rows, |f| ids.contains(f.id.as_str()))
+                .await?,
+        )
     }
 }

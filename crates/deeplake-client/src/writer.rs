@@ -9,7 +9,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use deeplake_storage::{compacted, Fragment, Table};
+use deeplake_storage::{trimmed, Fragment, Table};
 
 use crate::error::{ClientError, Result};
 
@@ -18,10 +18,12 @@ use crate::error::{ClientError, Result};
 pub struct WriteOptions {
     pub flush_every: usize,
     pub commit_every: usize,
-    /// After an ingest that committed several fragments, rewrite those
-    /// fragments into ones of about this many bytes (0: leave them). Each
-    /// commit needs its own file, so a large ingest otherwise leaves one
-    /// small file per 2000 rows, and cold scans pay per file.
+    /// After an ingest that committed several fragments as files of their
+    /// own (on object storage, where files cannot grow), rewrite those
+    /// fragments into ones of about this many bytes (0: leave them): a
+    /// large ingest otherwise leaves one small file per 2000 rows, and cold
+    /// scans pay per file. On local disk commits are appended to shared
+    /// files and need no rewrite.
     pub compact_to_bytes: usize,
 }
 
@@ -57,6 +59,10 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) -> Result<()> + Send);
 pub(crate) struct Cadence<'p> {
     pub opts: WriteOptions,
     buffer: Vec<RecordBatch>,
+    /// Where the last buffered slice starts in the batch being taken in:
+    /// the next slice of that batch extends it, so a commit of one input
+    /// batch is one slice of it, written without a copy.
+    tail_start: Option<usize>,
     buffered: usize,
     pub rows_written: u64,
     pub total: i64,
@@ -69,6 +75,7 @@ impl<'p> Cadence<'p> {
         Ok(Cadence {
             opts,
             buffer: vec![],
+            tail_start: None,
             buffered: 0,
             rows_written: 0,
             total,
@@ -83,7 +90,13 @@ impl<'p> Cadence<'p> {
             return Ok(None);
         }
         let n = self.opts.flush_every.min(batch.num_rows() - *at);
-        self.buffer.push(batch.slice(*at, n));
+        match (self.tail_start, self.buffer.last_mut()) {
+            (Some(start), Some(last)) if *at > 0 => *last = batch.slice(start, *at + n - start),
+            _ => {
+                self.buffer.push(batch.slice(*at, n));
+                self.tail_start = Some(*at);
+            }
+        }
         self.buffered += n;
         self.rows_written += n as u64;
         *at += n;
@@ -96,6 +109,7 @@ impl<'p> Cadence<'p> {
     /// The buffered slices, leaving the buffer empty.
     pub fn take(&mut self) -> Vec<RecordBatch> {
         self.buffered = 0;
+        self.tail_start = None;
         std::mem::take(&mut self.buffer)
     }
 }
@@ -107,7 +121,8 @@ pub struct TableWriter<'p> {
     overwrite: bool,
     cadence: Cadence<'p>,
     written: Vec<Fragment>,
-    /// Every fragment this writer committed, and their in-memory size.
+    /// Fragments this writer committed as files of their own, and the
+    /// in-memory size of everything it wrote.
     committed: Vec<String>,
     bytes_written: usize,
 }
@@ -157,22 +172,26 @@ impl<'p> TableWriter<'p> {
             return Ok(());
         }
         // Concatenating several slices yields fresh, exactly-sized buffers;
-        // a lone slice still points into its caller's buffers and is copied
-        // out, or the whole parent would be written.
+        // a lone slice still points into its caller's buffers and is
+        // trimmed to its rows, or the whole parent would be written.
         let batch = match buffer.as_slice() {
-            [one] => compacted(one)?,
+            [one] => trimmed(one)?,
             many => arrow_select::concat::concat_batches(&self.schema, many)
                 .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))?,
         };
-        self.bytes_written += batch.get_array_memory_size();
+        self.bytes_written += own_bytes(&batch);
         self.written.push(self.table.write_fragment(&batch).await?);
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
         let fragments = std::mem::take(&mut self.written);
-        self.committed
-            .extend(fragments.iter().map(|f| f.id.clone()));
+        self.committed.extend(
+            fragments
+                .iter()
+                .filter(|f| f.span.is_none())
+                .map(|f| f.id.clone()),
+        );
         if self.overwrite {
             self.table
                 .commit_overwrite(self.schema.clone(), fragments)
@@ -183,22 +202,52 @@ impl<'p> TableWriter<'p> {
         Ok(())
     }
 
-    /// Writes and commits whatever is left; returns the table at its new version.
-    pub async fn finish(mut self) -> Result<(Table, u64)> {
+    /// Writes and commits whatever is left, then merges the writer's own
+    /// files when compaction is on.
+    pub async fn finish(mut self) -> Result<Written> {
         self.write_buffer().await?;
         self.commit().await?;
-        let (opts, rows_written) = (self.cadence.opts, self.cadence.rows_written);
-        if opts.compact_to_bytes > 0 && self.committed.len() > 1 {
-            let per_row = (self.bytes_written / rows_written.max(1) as usize).max(1);
-            let target_rows = (opts.compact_to_bytes / per_row).max(opts.commit_every);
-            let mine: std::collections::HashSet<String> = self.committed.drain(..).collect();
+        let (opts, rows) = (self.cadence.opts, self.cadence.rows_written);
+        let mut loose = std::mem::take(&mut self.committed);
+        if opts.compact_to_bytes > 0 && loose.len() > 1 {
+            let target = compaction_rows(&opts, self.bytes_written, rows);
+            let mine: std::collections::HashSet<String> = loose.iter().cloned().collect();
             // The rows are committed either way; a failed compaction only
             // leaves the smaller files, so it must not fail the ingest.
-            let _ = self
+            let merged = self
                 .table
-                .compact_where(target_rows, |f| mine.contains(&f.id))
+                .compact_where(target, |f| mine.contains(&f.id))
                 .await;
+            if merged.is_ok() {
+                loose.clear();
+            }
         }
-        Ok((self.table, rows_written))
+        Ok(Written { rows, loose })
     }
+}
+
+/// What a finished writer leaves behind.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub rows: u64,
+    /// Its fragments that are files of their own and were not merged
+    /// (compaction off or failed): a server hands these back to a remote
+    /// client, which asks for them to be merged at the end of its ingest.
+    pub loose: Vec<String>,
+}
+
+/// Rows per merged fragment, for rows of `bytes / rows` bytes each.
+pub(crate) fn compaction_rows(opts: &WriteOptions, bytes: usize, rows: u64) -> usize {
+    let per_row = (bytes / rows.max(1) as usize).max(1);
+    (opts.compact_to_bytes / per_row).max(opts.commit_every)
+}
+
+/// The in-memory size of a batch's own rows: a trimmed batch shares its
+/// caller's larger allocations, which its memory size would count whole.
+pub(crate) fn own_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum()
 }

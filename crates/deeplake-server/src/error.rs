@@ -15,6 +15,9 @@ pub enum ServerError {
     /// A request failed; the client error says how.
     #[error("{0}")]
     Api(#[from] ClientError),
+    /// A `Range` the file cannot satisfy (416).
+    #[error("{0}")]
+    Range(String),
     #[error("{message}: {source}")]
     Io {
         message: String,
@@ -38,6 +41,9 @@ impl ServerError {
     pub fn bad_request(message: impl Into<String>) -> ServerError {
         ServerError::Api(ClientError::managed_service(message).with_kind(ErrorKind::BadInput))
     }
+    pub fn range(message: impl Into<String>) -> ServerError {
+        ServerError::Range(message.into())
+    }
     pub fn internal(message: impl Into<String>) -> ServerError {
         ServerError::Api(ClientError::managed_service(message))
     }
@@ -51,6 +57,7 @@ impl ServerError {
     pub fn status(&self) -> StatusCode {
         match self {
             ServerError::Api(e) => status_of(e.kind()),
+            ServerError::Range(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ServerError::Config(_) | ServerError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

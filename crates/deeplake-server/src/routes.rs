@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -50,6 +50,11 @@ pub fn router() -> Router<State> {
             get(describe_table).delete(drop_table),
         )
         .route("/workspaces/{ws}/tables/{name}/rows", post(ingest_rows))
+        .route(
+            "/workspaces/{ws}/tables/{name}/compact",
+            post(compact_table),
+        )
+        .route("/workspaces/{ws}/files/{*path}", get(read_file))
 }
 
 async fn health() -> Json<Json_> {
@@ -390,15 +395,146 @@ async fn ingest_rows(
     deeplake_client::check_table_name(&name)?;
     let batches = read_stream(&body)?;
     let ws = state.workspace(caller.org()?, &ws, true).await?;
-    let rows = ws
-        .ingest_arrow(&name, mode, batches, WriteOptions::default())
-        .await?;
+    // One request is one commit; merging its files with the ingest's
+    // others is the client's call at the end (`.../compact`).
+    let opts = WriteOptions {
+        compact_to_bytes: 0,
+        ..Default::default()
+    };
+    let written = ws.ingest_arrow(&name, mode, batches, opts).await?;
     let body = json!({
         "table_name": name,
-        "row_count": rows,
+        "row_count": written.rows,
         "dataset_path": ws.dataset_path(&name),
+        "uncompacted": written.loose,
     });
     Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CompactRequest {
+    fragments: Vec<String>,
+    target_rows: usize,
+}
+
+/// Merges fragments an ingest left as files of their own (object storage
+/// roots), named by the `uncompacted` lists of its `rows` responses, into
+/// fragments of about `target_rows` rows: the remote form of the merge a
+/// local ingest ends with. Fragments no longer in the table are skipped.
+async fn compact_table(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    Path((ws, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Json_>> {
+    let req: CompactRequest = parse_body(&body)?;
+    deeplake_client::check_table_name(&name)?;
+    let target = req.target_rows.clamp(1, MAX_COMPACT_ROWS);
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    let replaced = ws.compact(&name, &req.fragments, target).await?;
+    Ok(Json(json!({ "replaced": replaced })))
+}
+
+/// Rows of one merged fragment at most, whatever a client asks.
+const MAX_COMPACT_ROWS: usize = 1 << 22;
+
+/// A table's files, read-only, with HTTP ranges (`bytes=a-b`, `a-`, `-n`):
+/// what a client needs to open a table as a dataset when it cannot reach
+/// the storage itself (object_store's HTTP store speaks it). Only a table's
+/// manifests, version hint and data files in the caller's own workspace are
+/// served.
+async fn read_file(
+    AxState(state): AxState<State>,
+    caller: Caller,
+    method: Method,
+    headers: HeaderMap,
+    Path((ws, path)): Path<(String, String)>,
+) -> Result<Response> {
+    let missing = || ServerError::not_found(format!("No file '{path}' in workspace '{ws}'"));
+    if !is_table_file(&path) {
+        return Err(missing());
+    }
+    let range = match headers.get(header::RANGE) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(parse_range)
+                .ok_or_else(|| ServerError::range("unsupported Range header"))?,
+        ),
+    };
+    let ranged = range.is_some();
+    let ws = state.workspace(caller.org()?, &ws, false).await?;
+    let location = ws.location();
+    let read = match location
+        .read_object(&path, range.clone(), method == Method::HEAD)
+        .await
+    {
+        Ok(read) => read.ok_or_else(missing)?,
+        // Stores word a range past the end differently; the file's size
+        // tells whether that was the failure.
+        Err(e) => {
+            let size = location.read_object(&path, None, true).await;
+            return Err(match (size, &range) {
+                (Ok(Some(f)), Some(r)) if !satisfiable(r, f.size) => {
+                    ServerError::range(format!("range outside the file ({} bytes)", f.size))
+                }
+                _ => ServerError::Api(e.into()),
+            });
+        }
+    };
+    let len = read.range.end - read.range.start;
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ACCEPT_RANGES, "bytes");
+    response = match ranged {
+        true => response.status(StatusCode::PARTIAL_CONTENT).header(
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                read.range.start,
+                read.range.end.saturating_sub(1),
+                read.size
+            ),
+        ),
+        false => response.status(StatusCode::OK),
+    };
+    response
+        .header(header::CONTENT_LENGTH, len)
+        .body(axum::body::Body::from(read.bytes))
+        .map_err(|e| ServerError::internal(e.to_string()))
+}
+
+/// `<table>/_latest`, `<table>/_versions/<file>` or `<table>/data/<file>`.
+fn is_table_file(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let plain = |p: &str| !p.is_empty() && p != "." && p != ".." && !p.contains('\\');
+    deeplake_client::check_table_name(parts[0]).is_ok()
+        && parts.iter().all(|p| plain(p))
+        && matches!(parts[1..], ["_latest"] | ["_versions" | "data", _])
+}
+
+fn satisfiable(r: &object_store::GetRange, size: u64) -> bool {
+    use object_store::GetRange;
+    match r {
+        GetRange::Bounded(b) => b.start < size,
+        GetRange::Offset(o) => *o < size,
+        GetRange::Suffix(_) => true,
+    }
+}
+
+/// One range of a `Range: bytes=...` header.
+fn parse_range(v: &str) -> Option<object_store::GetRange> {
+    use object_store::GetRange;
+    let (a, b) = v.trim().strip_prefix("bytes=")?.split_once('-')?;
+    match (a.trim(), b.trim()) {
+        ("", n) => Some(GetRange::Suffix(n.parse().ok()?)),
+        (a, "") => Some(GetRange::Offset(a.parse().ok()?)),
+        (a, b) => {
+            let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then(|| GetRange::Bounded(a..b + 1))
+        }
+    }
 }
 
 /// A JSON body, or a 400 that says what is wrong with it.

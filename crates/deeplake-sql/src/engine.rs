@@ -297,11 +297,7 @@ impl Engine {
         // Only a statement that shows the catalog needs the workspace's
         // listing (one request per table on object storage); any other
         // opens just the tables it names.
-        let lists = wants_info
-            || stmt
-                .to_string()
-                .to_ascii_lowercase()
-                .contains(SYNC_FUNCTION);
+        let lists = wants_info || crate::rewrite::calls(&stmt, SYNC_FUNCTION);
         let names = match lists {
             true => self.location.list_tables().await?,
             false => vec![],

@@ -92,6 +92,22 @@ pub fn relations(stmt: &Statement) -> Vec<(Vec<String>, Option<String>)> {
     v.0
 }
 
+/// Whether the statement calls the function `name` anywhere (in an
+/// expression, or as a table function in FROM).
+pub fn calls(stmt: &Statement, name: &str) -> bool {
+    let named = |n: &ObjectName| object_name(n).last().is_some_and(|last| last == name);
+    let in_expr = ast::visit_expressions(stmt, |e| match e {
+        Expr::Function(f) if named(&f.name) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    in_expr.is_break()
+        || ast::visit_relations(stmt, |r| match named(r) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        })
+        .is_break()
+}
+
 /// The highest `$n` in the statement (0 when it has none).
 pub fn max_placeholder(stmt: &mut Statement) -> Result<usize, String> {
     let mut max = 0usize;

@@ -1,8 +1,12 @@
-//! The data file format: one immutable file per fragment, column-major.
+//! The data file format: fragments, column-major, one per file or several
+//! appended to one file.
 //!
 //! ```text
 //! MAGIC | column 0 buffers | column 1 buffers | ... | footer JSON | footer len (u64 LE) | MAGIC
 //! ```
+//!
+//! Buffer regions in a footer are offsets from the start of the file, so a
+//! fragment appended to a shared file is read through the same mapping.
 //!
 //! Each column is the raw Arrow buffers of its array tree, each buffer at a
 //! 64-byte-aligned offset, so a scan maps file bytes straight into Arrow
@@ -118,9 +122,16 @@ impl Encoder {
 
 /// Encodes a batch as a data file, returned as pieces to write in order.
 pub fn encode(batch: &RecordBatch) -> Result<Vec<Bytes>, StorageError> {
+    encode_at(batch, 0)
+}
+
+/// Encodes a batch to be written at byte `base` of a data file: regions are
+/// file offsets and buffers are aligned in the file, so one mapping of the
+/// file serves every fragment appended to it.
+pub fn encode_at(batch: &RecordBatch, base: u64) -> Result<Vec<Bytes>, StorageError> {
     let mut enc = Encoder {
         pieces: vec![Bytes::from_static(MAGIC)],
-        pos: MAGIC.len() as u64,
+        pos: base + MAGIC.len() as u64,
     };
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -146,8 +157,10 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<Bytes>, StorageError> {
     Ok(enc.pieces)
 }
 
-/// Parses the footer from the file's last bytes; `Err(Some(n))` asks for the
-/// last `n` bytes when `tail` was too short.
+/// Parses a fragment's footer from the bytes that end with its trailer (a
+/// file's tail, or a shared file up to the fragment's end); `file_len` is
+/// the fragment's length. `Err(n)` asks for the last `n` bytes when `tail`
+/// was too short.
 pub fn parse_footer(tail: &[u8], file_len: u64) -> Result<Result<Footer, u64>, StorageError> {
     let trailer = 16;
     if tail.len() < trailer || file_len < (MAGIC.len() + trailer) as u64 {

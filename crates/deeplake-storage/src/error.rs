@@ -22,6 +22,12 @@ pub enum StorageError {
     Corrupt(String),
     #[error("Storage I/O failed: {0}")]
     Store(#[from] object_store::Error),
+    /// A local data file could not be written (disk full, permissions).
+    #[error("Storage I/O failed: {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("Arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("Metadata encoding failed: {0}")]

@@ -8,9 +8,11 @@ mod manifest;
 mod names;
 mod schema_codec;
 mod table;
+mod trim;
 
 pub use error::{Result, StorageError};
-pub use location::Location;
-pub use manifest::{Fragment, Manifest};
+pub use location::{Location, ObjectRead};
+pub use manifest::{FileSpan, Fragment, Manifest};
 pub use names::{invalid_reason, MAX_NAME_LEN};
-pub use table::{compacted, Table};
+pub use table::Table;
+pub use trim::trimmed;

@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 use crate::error::{Result, StorageError};
 use crate::table::Table;
@@ -194,4 +194,46 @@ impl Location {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Part or all of an object here (`range`; `head`: its size only), for
+    /// serving a table's files to readers that cannot reach the store.
+    /// `None` when there is no such object.
+    pub async fn read_object(
+        &self,
+        name: &str,
+        range: Option<GetRange>,
+        head: bool,
+    ) -> Result<Option<ObjectRead>> {
+        let path =
+            Path::parse(name).map_err(|e| StorageError::BadLocation(format!("{name}: {e}")))?;
+        let mut full = self.prefix.clone();
+        full.extend(path.parts());
+        let path = full;
+        let opts = GetOptions {
+            range,
+            head,
+            ..Default::default()
+        };
+        match self.store.get_opts(&path, opts).await {
+            Ok(r) => {
+                let (size, range) = (r.meta.size, r.range.clone());
+                let bytes = match head {
+                    true => bytes::Bytes::new(),
+                    false => r.bytes().await?,
+                };
+                Ok(Some(ObjectRead { size, range, bytes }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What [`Location::read_object`] read.
+pub struct ObjectRead {
+    /// The whole object's size.
+    pub size: u64,
+    /// The byte range `bytes` holds.
+    pub range: std::ops::Range<u64>,
+    pub bytes: bytes::Bytes,
 }

@@ -17,21 +17,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
 
-/// The table format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The table format this build writes and the newest it reads (2: a
+/// fragment may be a byte range of a data file it shares with others).
+pub const FORMAT: u32 = 2;
 
-/// One immutable data file and the rows of it that are deleted.
+/// One immutable run of rows in a data file, and which of them are deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fragment {
-    /// File stem under `data/` (a UUID).
+    /// Unique name of the fragment (a UUID); also the file stem under
+    /// `data/` when the fragment is a whole file.
     pub id: String,
     pub rows: u64,
     /// Deleted local rows as sorted, disjoint half-open ranges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<(u64, u64)>,
+    /// Where the fragment lies when it shares a data file: a writer on local
+    /// disk appends each commit's rows to one file, so an ingest leaves a
+    /// few large files rather than one small file per commit. None: the
+    /// fragment is the whole file `data/<id>.dlf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<FileSpan>,
+}
+
+/// A fragment's bytes inside a shared data file. The range holds a whole
+/// fragment encoding (magic, buffers, footer, trailer) whose buffer regions
+/// are offsets from the start of the file, so a mapping of the file serves
+/// every fragment in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpan {
+    /// File stem under `data/`.
+    pub file: String,
+    pub offset: u64,
+    pub len: u64,
 }
 
 impl Fragment {
+    /// Stem of the data file that holds the fragment.
+    pub fn file(&self) -> &str {
+        self.span.as_ref().map_or(&self.id, |s| &s.file)
+    }
+
+    /// Where the fragment's trailer ends (None: at the end of its file).
+    pub fn end(&self) -> Option<u64> {
+        self.span.as_ref().map(|s| s.offset + s.len)
+    }
+
     pub fn live_rows(&self) -> u64 {
         let deleted: u64 = self.deleted.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
         self.rows.saturating_sub(deleted)
@@ -284,9 +314,21 @@ impl Log<'_> {
     }
 
     /// Commits `txn`, rebasing on concurrent commits until it lands.
-    pub async fn commit(&self, txn: &Transaction) -> Result<Manifest> {
+    ///
+    /// `known` is the caller's latest manifest, if it has one (a writer that
+    /// just committed): while its version still exists, the first attempt
+    /// builds on it without reading the log. A stale `known` only costs one
+    /// failed conditional create, as any lost race does.
+    pub async fn commit(&self, txn: &Transaction, known: Option<&Manifest>) -> Result<Manifest> {
+        let mut base = match known {
+            Some(m) if self.exists(m.version).await? => Some(m.clone()),
+            _ => None,
+        };
         loop {
-            let latest = self.latest().await?;
+            let latest = match base.take() {
+                Some(m) => Some(m),
+                None => self.latest().await?,
+            };
             let next = txn.apply(latest.as_ref())?;
             let body = serde_json::to_vec(&next)?;
             let opts = PutOptions {

@@ -394,24 +394,164 @@ async fn compaction_merges_every_run_and_writes_nothing_it_does_not_commit() {
     for (start, n) in [(0, 10), (10, 10), (20, 100), (120, 10), (130, 10)] {
         t.append(&batch(start, n)).await.unwrap();
     }
-    let files = |d: &std::path::Path| std::fs::read_dir(d.join("t/data")).unwrap().count();
+    let bytes = |d: &std::path::Path| -> u64 {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let before = bytes(&dir.path().join("t/data"));
     assert_eq!(t.compact(50).await.unwrap(), 4);
     let rows: Vec<u64> = t.manifest().fragments.iter().map(|f| f.rows).collect();
     assert_eq!(rows, vec![20, 100, 20]);
     assert_eq!(all_ids(&t).await, (0..140).collect::<Vec<_>>());
-    assert_eq!(files(dir.path()), 5 + 2);
+    // The rewrite wrote its two fragments once each, and nothing else.
+    let added = bytes(&dir.path().join("t/data")) - before;
+    let written: u64 = [0, 2]
+        .iter()
+        .map(|&i| t.manifest().fragments[i].span.as_ref().unwrap().len)
+        .sum();
+    assert_eq!(added, written);
     // A lone small fragment is left alone, and nothing is written for it.
     let mut single = loc.create_table("single", schema()).await.unwrap();
     single.append(&batch(0, 3)).await.unwrap();
     let v = single.version();
+    let before = bytes(&dir.path().join("single/data"));
     assert_eq!(single.compact(50).await.unwrap(), 0);
     assert_eq!(single.version(), v);
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("single/data"))
-            .unwrap()
-            .count(),
-        1
-    );
+    assert_eq!(bytes(&dir.path().join("single/data")), before);
+}
+
+/// On local disk a table's successive fragments are appended to one data
+/// file, read through one mapping, or through ranged gets of a generic store
+/// over the same directory.
+#[tokio::test]
+async fn local_fragments_share_a_file_and_read_back_through_any_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    let mut reader = loc.open_table("t").await.unwrap();
+    for k in 0..6 {
+        t.append(&batch(k * 50, 50)).await.unwrap();
+        // A reader that mapped the file before it grew still reads every
+        // commit, old and new.
+        assert!(reader.refresh().await.unwrap());
+        assert_eq!(
+            all_ids(&reader).await,
+            (0..(k + 1) * 50).collect::<Vec<_>>()
+        );
+    }
+    let frags = &t.manifest().fragments;
+    assert!(frags
+        .iter()
+        .all(|f| f.file() == frags[0].file() && f.span.is_some()));
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("t/data"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1);
+    // Spans tile the file in commit order.
+    let mut end = 0;
+    for f in frags {
+        let span = f.span.as_ref().unwrap();
+        assert_eq!(span.offset, end);
+        end = span.offset + span.len;
+    }
+
+    // The same table through ranged gets (no mapping): footers found at each
+    // span's end, every row and column intact.
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let remote = Location::new(Arc::new(store), "".into());
+    let r = remote.open_table("t").await.unwrap();
+    assert_eq!(all_ids(&r).await, (0..300).collect::<Vec<_>>());
+    let rows = r.take(&[299, 0, 151, 77], None).await.unwrap();
+    for (i, id) in [299, 0, 151, 77].into_iter().enumerate() {
+        check_row(&rows, i, id);
+    }
+    let full: Vec<RecordBatch> = r.scan(None).unwrap().try_collect().await.unwrap();
+    for (k, b) in full.iter().enumerate() {
+        check_row(b, 49, k as i64 * 50 + 49);
+    }
+
+    // A dropped and re-created table never receives a fragment in its
+    // predecessor's (unlinked) file.
+    assert!(loc.drop_table("t").await.unwrap());
+    let mut again = loc.create_table("t", schema()).await.unwrap();
+    again.append(&batch(1000, 5)).await.unwrap();
+    let fresh = loc.open_table("t").await.unwrap();
+    assert_eq!(all_ids(&fresh).await, (1000..1005).collect::<Vec<_>>());
+    assert_ne!(fresh.manifest().fragments[0].file(), frags[0].file());
+}
+
+/// Slices are written with only their own rows, whatever their type.
+#[tokio::test]
+async fn slices_of_every_layout_are_trimmed_to_their_rows() {
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    let n = 1000usize;
+    let mut lists = ListBuilder::new(StringBuilder::new());
+    for i in 0..n {
+        if i % 5 == 0 {
+            lists.append_null();
+        } else {
+            for k in 0..i % 4 {
+                lists.values().append_value(format!("{i}.{k}"));
+            }
+            lists.append(true);
+        }
+    }
+    let lists = lists.finish();
+    let flags: BooleanArray = (0..n).map(|i| (i % 3 != 0).then_some(i % 2 == 0)).collect();
+    let structs = arrow_array::StructArray::from(vec![
+        (
+            Arc::new(Field::new("a", DataType::Int64, false)),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("b", DataType::Utf8, true)),
+            Arc::new(StringArray::from_iter(
+                (0..n).map(|i| (i % 7 != 0).then(|| "x".repeat(i % 9))),
+            )) as ArrayRef,
+        ),
+    ]);
+    let wide = batch(0, n as i64);
+    let mut cols = wide.columns().to_vec();
+    let mut fields: Vec<Field> = wide
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (name, c) in [
+        ("lists", Arc::new(lists) as ArrayRef),
+        ("flags", Arc::new(flags) as ArrayRef),
+        ("structs", Arc::new(structs) as ArrayRef),
+    ] {
+        fields.push(Field::new(name, c.data_type().clone(), true));
+        cols.push(c);
+    }
+    let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    for (start, len) in [(0, 10), (333, 17), (991, 9), (5, 0)] {
+        let slice = all.slice(start, len);
+        let trimmed = deeplake_storage::trimmed(&slice).unwrap();
+        assert_eq!(trimmed, slice, "rows {start}..+{len}");
+        for (c, orig) in trimmed.columns().iter().zip(slice.columns()) {
+            let own = c.to_data().get_slice_memory_size().unwrap();
+            // What the file encoder writes: every buffer's full length.
+            fn buffers(d: &arrow_data::ArrayData) -> usize {
+                d.buffers().iter().map(|b| b.len()).sum::<usize>()
+                    + d.nulls().map_or(0, |n| n.buffer().len())
+                    + d.child_data().iter().map(buffers).sum::<usize>()
+            }
+            let d = c.to_data();
+            assert_eq!(d.offset(), 0);
+            assert!(
+                buffers(&d) <= own + 8 * (d.child_data().len() + 2),
+                "{}: {} bytes written for {own} of rows (untrimmed {})",
+                orig.data_type(),
+                buffers(&d),
+                buffers(&orig.to_data()),
+            );
+        }
+    }
 }
 
 #[tokio::test]

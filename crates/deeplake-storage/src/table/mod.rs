@@ -3,14 +3,16 @@
 //!
 //! Layout under the table directory:
 //! `_versions/<v>.json` (manifests), `_latest` (hint), `data/<uuid>.dlf`.
-//! Reads live in `read`, deletes and compaction in `rewrite`.
+//! Reads live in `read`, deletes and compaction in `rewrite`, the shared
+//! local data files in `datafile`.
 
+mod datafile;
 mod read;
 mod rewrite;
 
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch, RecordBatchOptions};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::stream::TryStreamExt;
 use object_store::path::Path;
@@ -18,7 +20,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::codec::{self};
 use crate::error::{Result, StorageError};
-use crate::manifest::{Fragment, Log, Manifest, Transaction};
+use crate::manifest::{FileSpan, Fragment, Log, Manifest, Transaction};
+
+use datafile::DataFile;
 
 use read::Cache;
 
@@ -120,7 +124,7 @@ impl Table {
             dir: &dir,
         };
         let manifest = log
-            .commit(&Transaction::Create { schema })
+            .commit(&Transaction::Create { schema }, None)
             .await
             .map_err(|e| match e {
                 StorageError::TableExists(_) => StorageError::TableExists(name.to_string()),
@@ -250,14 +254,40 @@ impl Table {
     }
 
     /// Writes a batch as an uncommitted fragment, invisible until committed.
-    /// On object storage a large file goes up as a multipart upload with up
-    /// to 32 parts in flight (the spec's storage concurrency).
+    /// On local disk it is appended to a data file shared with the table's
+    /// other recent fragments (see `datafile`). On object storage it is a
+    /// file of its own, and a large one goes up as a multipart upload with
+    /// up to 32 parts in flight (the spec's storage concurrency).
     pub async fn write_fragment(&self, batch: &RecordBatch) -> Result<Fragment> {
         let id = uuid::Uuid::new_v4().simple().to_string();
+        let rows = batch.num_rows() as u64;
+        if let Some(dir) = &self.local {
+            let batch = batch.clone();
+            let dir = dir.clone();
+            let (stem, offset, len) = read::blocking(move || {
+                let file = DataFile::take(&dir)?;
+                let pieces = codec::encode_at(&batch, file.len)?;
+                let (file, offset) = file.append(&pieces)?;
+                let span = (file.stem.clone(), offset, file.len - offset);
+                file.put_back();
+                Ok::<_, StorageError>(span)
+            })
+            .await?;
+            return Ok(Fragment {
+                id,
+                rows,
+                deleted: vec![],
+                span: Some(FileSpan {
+                    file: stem,
+                    offset,
+                    len,
+                }),
+            });
+        }
         let pieces = codec::encode(batch)?;
         let path = data_path(&self.dir, &id);
         let size: usize = pieces.iter().map(bytes::Bytes::len).sum();
-        if self.local.is_none() && size > MULTIPART_BYTES {
+        if size > MULTIPART_BYTES {
             let upload = self.store.put_multipart(&path).await?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
             for piece in pieces {
@@ -270,16 +300,21 @@ impl Table {
         }
         Ok(Fragment {
             id,
-            rows: batch.num_rows() as u64,
+            rows,
             deleted: vec![],
+            span: None,
         })
     }
 
     async fn commit(&mut self, txn: Transaction) -> Result<()> {
-        let m = self.log().commit(&txn).await.map_err(|e| match e {
-            StorageError::TableNotFound(_) => StorageError::TableNotFound(self.name.clone()),
-            e => e,
-        })?;
+        let m = self
+            .log()
+            .commit(&txn, Some(&self.manifest))
+            .await
+            .map_err(|e| match e {
+                StorageError::TableNotFound(_) => StorageError::TableNotFound(self.name.clone()),
+                e => e,
+            })?;
         self.set_manifest(m);
         Ok(())
     }
@@ -305,27 +340,6 @@ impl Table {
         let f = self.write_fragment(batch).await?;
         self.commit_append(vec![f]).await
     }
-}
-
-/// A copy of `batch` whose buffers hold only its rows (slices keep the whole
-/// parent buffers alive and would be written out in full).
-pub fn compacted(batch: &RecordBatch) -> Result<RecordBatch> {
-    let cols = batch
-        .columns()
-        .iter()
-        .map(|c| {
-            let data = c.to_data();
-            let mut m = arrow_data::transform::MutableArrayData::new(vec![&data], false, c.len());
-            m.try_extend(0, 0, c.len())?;
-            Ok(arrow_array::make_array(m.freeze()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        batch.schema(),
-        cols,
-        &options,
-    )?)
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> StorageError {

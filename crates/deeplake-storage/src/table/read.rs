@@ -45,6 +45,9 @@ struct ColumnAux {
 #[derive(Default)]
 pub(super) struct Cache {
     fragments: Mutex<HashMap<String, Arc<FragmentMeta>>>,
+    /// Mappings of local data files by stem; a file that grew past its
+    /// mapping (a fragment appended later) is mapped again.
+    maps: Mutex<HashMap<String, Arc<memmap2::Mmap>>>,
 }
 
 /// A byte range of a mapped data file, owned by the `Bytes` built on it.
@@ -75,7 +78,7 @@ fn map_slice(map: &Arc<memmap2::Mmap>, r: &std::ops::Range<u64>) -> Result<Bytes
 
 /// Runs blocking work (page faults, file opens) on tokio's blocking pool when
 /// a runtime is there, else inline.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) => match h.spawn_blocking(f).await {
             Ok(v) => v,
@@ -85,28 +88,56 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
-/// Opens and maps a local data file and reads its footer.
-fn map_file(path: std::path::PathBuf) -> Result<(Footer, Arc<memmap2::Mmap>)> {
+/// Opens and maps a local data file.
+fn map_file(path: std::path::PathBuf) -> Result<Arc<memmap2::Mmap>> {
     let file = std::fs::File::open(&path)
         .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
-    // SAFETY: data files are immutable once written (new data goes to new
-    // files), so the mapping never sees a write.
+    // SAFETY: bytes of a data file never change once written (files only
+    // grow by appends past every committed fragment, see `datafile`), so the
+    // mapping never sees a write.
     let map = unsafe { memmap2::Mmap::map(&file) }
         .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
-    let footer = codec::parse_footer(&map, map.len() as u64)?
-        .map_err(|_| StorageError::Corrupt("footer unreadable".into()))?;
-    Ok((footer, Arc::new(map)))
+    Ok(Arc::new(map))
 }
 
 impl Table {
+    async fn map(&self, stem: &str, end: Option<u64>) -> Result<Arc<memmap2::Mmap>> {
+        let covers = |m: &memmap2::Mmap| end.is_none_or(|e| m.len() as u64 >= e);
+        if let Some(m) = self.cache.maps.lock().map_err(poisoned)?.get(stem) {
+            if covers(m) {
+                return Ok(m.clone());
+            }
+        }
+        let dir = self
+            .local
+            .as_ref()
+            .ok_or_else(|| StorageError::Corrupt("not a local table".into()))?;
+        let path = dir.join("data").join(format!("{stem}.dlf"));
+        let map = blocking(move || map_file(path)).await?;
+        if !covers(&map) {
+            return Err(StorageError::Corrupt(format!(
+                "data file {stem} is shorter than its fragments"
+            )));
+        }
+        self.cache
+            .maps
+            .lock()
+            .map_err(poisoned)?
+            .insert(stem.to_string(), map.clone());
+        Ok(map)
+    }
+
     async fn meta(&self, frag: &Fragment) -> Result<Arc<FragmentMeta>> {
         if let Some(m) = self.cache.fragments.lock().map_err(poisoned)?.get(&frag.id) {
             return Ok(m.clone());
         }
         let (footer, map) = match &self.local {
-            Some(dir) => {
-                let path = dir.join("data").join(format!("{}.dlf", frag.id));
-                let (footer, map) = blocking(move || map_file(path)).await?;
+            Some(_) => {
+                let map = self.map(frag.file(), frag.end()).await?;
+                let end = frag.end().unwrap_or(map.len() as u64) as usize;
+                let len = frag.span.as_ref().map_or(end as u64, |s| s.len);
+                let footer = codec::parse_footer(&map[..end], len)?
+                    .map_err(|_| StorageError::Corrupt("footer unreadable".into()))?;
                 (footer, Some(map))
             }
             None => (self.remote_footer(frag).await?, None),
@@ -131,19 +162,32 @@ impl Table {
     }
 
     async fn remote_footer(&self, frag: &Fragment) -> Result<Footer> {
-        let path = data_path(&self.dir, &frag.id);
-        let opts = GetOptions {
-            range: Some(GetRange::Suffix(codec::TAIL_GUESS)),
-            ..Default::default()
+        let path = data_path(&self.dir, frag.file());
+        let (tail, end, len) = match &frag.span {
+            None => {
+                let opts = GetOptions {
+                    range: Some(GetRange::Suffix(codec::TAIL_GUESS)),
+                    ..Default::default()
+                };
+                let r = self.store.get_opts(&path, opts).await?;
+                let size = r.meta.size;
+                (r.bytes().await?, size, size)
+            }
+            Some(span) => {
+                let end = span.offset + span.len;
+                let start = end - codec::TAIL_GUESS.min(span.len);
+                (
+                    self.store.get_range(&path, start..end).await?,
+                    end,
+                    span.len,
+                )
+            }
         };
-        let r = self.store.get_opts(&path, opts).await?;
-        let size = r.meta.size;
-        let tail = r.bytes().await?;
-        match codec::parse_footer(&tail, size)? {
+        match codec::parse_footer(&tail, len)? {
             Ok(f) => Ok(f),
             Err(need) => {
-                let bytes = self.store.get_range(&path, size - need..size).await?;
-                codec::parse_footer(&bytes, size)?
+                let bytes = self.store.get_range(&path, end - need..end).await?;
+                codec::parse_footer(&bytes, len)?
                     .map_err(|_| StorageError::Corrupt("footer unreadable".into()))
             }
         }
@@ -185,7 +229,7 @@ impl Table {
             None if ranges.is_empty() => Ok(vec![]),
             None => Ok(self
                 .store
-                .get_ranges(&data_path(&self.dir, &frag.id), ranges)
+                .get_ranges(&data_path(&self.dir, frag.file()), ranges)
                 .await?),
         }
     }

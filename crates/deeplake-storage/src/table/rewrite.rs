@@ -5,7 +5,8 @@ use arrow_array::{Array, BooleanArray, RecordBatch};
 use crate::error::{Result, StorageError};
 use crate::manifest::{to_ranges, Fragment, RewriteGroup, Transaction};
 
-use super::{compacted, Table};
+use super::Table;
+use crate::trim::trimmed;
 
 impl Table {
     /// Commits rewrite groups; false when a concurrent commit changed the
@@ -59,9 +60,8 @@ impl Table {
                 groups.push(RewriteGroup {
                     base: vec![frag.clone()],
                     replace_with: vec![Fragment {
-                        id: frag.id.clone(),
-                        rows: frag.rows,
                         deleted: to_ranges(all),
+                        ..frag.clone()
                     }],
                 });
             }
@@ -107,7 +107,7 @@ impl Table {
                 let mut at = 0;
                 while at < all.num_rows() {
                     let n = target_rows.min(all.num_rows() - at);
-                    replace_with.push(self.write_fragment(&compacted(&all.slice(at, n))?).await?);
+                    replace_with.push(self.write_fragment(&trimmed(&all.slice(at, n))?).await?);
                     at += n;
                 }
                 groups.push(RewriteGroup {
