@@ -141,8 +141,9 @@ def test_sigint_during_an_ingest(workspace, token, tmp_path):
         from deeplake import Client
 
         c = Client(token=sys.argv[1], workspace_id="ws", api_url="file://" + sys.argv[2])
-        data = {"n": np.arange(5_000_000, dtype=np.int64)}
-        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        # Long enough (seconds at 10M rows/s) that the signal lands mid-way.
+        data = {"n": np.arange(40_000_000, dtype=np.int64)}
+        threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         try:
             r = c.ingest("big", data)
             print("finished", r["row_count"])
