@@ -228,7 +228,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         // The disk's own figure for the same bytes: buffered sequential
         // writes of each column's whole buffer to one file (no fsync, as
         // neither ingest syncs), the file removed before the next workload.
+        // Both start with no dirty pages of earlier work to write back.
         let raw_secs = if wants("ingest") {
+            sync();
             let path = root.join("raw-write");
             let t0 = Instant::now();
             raw_write(&path, &data)?;
@@ -238,6 +240,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             None
         };
+        sync();
         let bar = crate::ui::progress(Some(args.rows as u64), "ingest");
         let mut on_progress = |done: u64, _total: i64| {
             bar.set_position(done);

@@ -42,6 +42,19 @@ fn cast_to(column: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef, Ty
 fn finite_values(column: &str, ty: SpecType, values: &ArrayRef) -> Result<Float32Array, TypeError> {
     let v = cast_to(column, values, &DataType::Float32)?;
     let v = v.as_primitive::<Float32Type>().clone();
+    // The exponent bits of a float are all set exactly when it is not
+    // finite, and no finite float has a larger masked value: a max over the
+    // masked bits vectorizes, where a search for the first bad value does
+    // not. The position is looked for only when there is one.
+    const EXPONENT: u32 = 0x7f80_0000;
+    let worst = v
+        .values()
+        .iter()
+        .map(|x| x.to_bits() & EXPONENT)
+        .fold(0, u32::max);
+    if worst != EXPONENT {
+        return Ok(v);
+    }
     if let Some(pos) = v.values().iter().position(|x| !x.is_finite()) {
         return Err(bad(
             column,

@@ -202,9 +202,21 @@ impl Table {
     ) -> Result<Vec<Bytes>> {
         match &meta.map {
             Some(map) => {
-                let large: Vec<(usize, usize)> = ranges
+                let mut large: Vec<std::ops::Range<u64>> = ranges
                     .iter()
                     .filter(|r| r.end - r.start >= POPULATE_MIN && r.end <= map.len() as u64)
+                    .cloned()
+                    .collect();
+                // In a shared file, a read of most of a fragment faults in
+                // the whole fragment: one sequential read of the file
+                // rather than one per column with gaps between them.
+                let wanted: u64 = large.iter().map(|r| r.end - r.start).sum();
+                if let Some(span) = frag.span.as_ref().filter(|s| wanted * 2 >= s.len) {
+                    let end = (span.offset + span.len).min(map.len() as u64);
+                    large = std::iter::once(span.offset..end).collect();
+                }
+                let large: Vec<(usize, usize)> = large
+                    .iter()
                     .map(|r| {
                         // madvise wants a page-aligned start.
                         let start = (r.start as usize) & !(PAGE - 1);
