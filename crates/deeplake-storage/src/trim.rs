@@ -55,32 +55,10 @@ fn trim(data: &ArrayData) -> Option<ArrayData> {
             let bits = BooleanBuffer::new(data.buffers().first()?.clone(), off, len);
             b.add_buffer(bits.sliced())
         }
-        DataType::Utf8 | DataType::Binary => {
-            let (offsets, first, last) = rebased::<i32>(data)?;
-            b.add_buffer(offsets).add_buffer(
-                data.buffers()
-                    .get(1)?
-                    .slice_with_length(first, last - first),
-            )
-        }
-        DataType::LargeUtf8 | DataType::LargeBinary => {
-            let (offsets, first, last) = rebased::<i64>(data)?;
-            b.add_buffer(offsets).add_buffer(
-                data.buffers()
-                    .get(1)?
-                    .slice_with_length(first, last - first),
-            )
-        }
-        DataType::List(_) => {
-            let (offsets, first, last) = rebased::<i32>(data)?;
-            let child = data.child_data().first()?.slice(first, last - first);
-            b.add_buffer(offsets).add_child_data(trim(&child)?)
-        }
-        DataType::LargeList(_) => {
-            let (offsets, first, last) = rebased::<i64>(data)?;
-            let child = data.child_data().first()?.slice(first, last - first);
-            b.add_buffer(offsets).add_child_data(trim(&child)?)
-        }
+        DataType::Utf8 | DataType::Binary => variable::<i32>(b, data)?,
+        DataType::LargeUtf8 | DataType::LargeBinary => variable::<i64>(b, data)?,
+        DataType::List(_) => variable::<i32>(b, data)?,
+        DataType::LargeList(_) => variable::<i64>(b, data)?,
         DataType::FixedSizeList(_, size) => {
             let size = usize::try_from(*size).ok()?;
             let child = data.child_data().first()?.slice(off * size, len * size);
@@ -104,6 +82,24 @@ fn trim(data: &ArrayData) -> Option<ArrayData> {
     // SAFETY: every buffer is a sub-range of the valid array's own, or
     // offsets rebased from its valid offsets, covering exactly its rows.
     Some(unsafe { b.build_unchecked() })
+}
+
+/// A variable-width array's rebased offsets, and the values (strings,
+/// bytes) or child rows (lists) they cover.
+fn variable<O: ArrowNativeType + std::ops::Sub<Output = O>>(
+    b: ArrayDataBuilder,
+    data: &ArrayData,
+) -> Option<ArrayDataBuilder> {
+    let (offsets, first, last) = rebased::<O>(data)?;
+    let b = b.add_buffer(offsets);
+    Some(match data.child_data().first() {
+        Some(child) => b.add_child_data(trim(&child.slice(first, last - first))?),
+        None => b.add_buffer(
+            data.buffers()
+                .get(1)?
+                .slice_with_length(first, last - first),
+        ),
+    })
 }
 
 /// A validity bitmap starting at bit 0 (a copy only when it did not start
