@@ -235,3 +235,34 @@ def test_the_package_alone_serves_and_signs(server, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_an_upload_stopped_by_the_client_commits_nothing_more(remote):
+    # A remote ingest is one streamed request the server commits every
+    # 2000 rows of; stopping it here breaks the stream off, and the server
+    # keeps its whole commits and nothing after them.
+    remote.ingest("cut", {"n": np.arange(2000)})
+
+    def stop(done, total):
+        if done >= 50_000:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(Exception, match="stop here"):
+        remote.ingest("cut", {"n": np.arange(200_000)}, mode="append", on_progress=stop)
+    n = remote.query("SELECT count(*) AS n FROM cut")[0]["n"]
+    assert 2000 <= n <= 52_000 and n % 2000 == 0, n
+    ds = remote.open_table("cut")
+    assert [ds[i]["n"] for i in (0, 1999)] == [0, 1999]
+    # Nothing of the broken upload lands later.
+    import time
+
+    time.sleep(0.5)
+    assert remote.query("SELECT count(*) AS n FROM cut")[0]["n"] == n
+
+    # An overwrite streams too, and commits once: stopped, it leaves the
+    # old rows whole.
+    with pytest.raises(Exception, match="stop here"):
+        remote.ingest("cut", {"n": np.arange(200_000)}, mode="overwrite", on_progress=stop)
+    assert remote.query("SELECT count(*) AS n FROM cut")[0]["n"] == n
+    remote.ingest("cut", {"n": np.arange(5000) + 7}, mode="overwrite")
+    assert remote.query("SELECT min(n) AS lo, count(*) AS c FROM cut") == [{"lo": 7, "c": 5000}]

@@ -177,7 +177,6 @@ fn rest_api_paths_bodies_and_statuses() {
         "/workspaces/{ws}/tables/query/arrow",
         "/workspaces/{ws}/tables/{name}",
         "/workspaces/{ws}/tables/{name}/rows",
-        "/workspaces/{ws}/tables/{name}/compact",
         "/workspaces/{ws}/files/{path}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not in openapi");
@@ -548,6 +547,44 @@ fn tokens_tenancy_and_names_are_checked() {
     assert_eq!(r.status, 413);
     let r = http.get(&server.url("/workspaces/mine/tables"), Some(&acme));
     assert_eq!(r.body, json!({"tables": []}));
+    // An upload is limited per message, not as a whole: 3 MB in small
+    // batches is written; one batch over the limit is 413, nothing left.
+    let text = |n: usize, lo: usize| {
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let col = StringArray::from_iter_values((lo..lo + n).map(|i| format!("{i:0>100}")));
+        RecordBatch::try_new(schema, vec![std::sync::Arc::new(col)]).unwrap()
+    };
+    let small: Vec<RecordBatch> = (0..30).map(|i| text(1000, i * 1000)).collect();
+    let ipc = deeplake_client::ipc::write_stream(&small[0].schema(), &small).unwrap();
+    assert!(ipc.len() > 2 << 20);
+    let up = server.url("/workspaces/mine/tables/up/rows?commit_every=10000");
+    let r = http.send("POST", &up, Some(&acme), Some(ipc.clone()), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["row_count"], 30_000);
+    let big = text(12_000, 0);
+    let one = deeplake_client::ipc::write_stream(&big.schema(), &[big]).unwrap();
+    let bigger = server.url("/workspaces/mine/tables/bigger/rows");
+    let r = http.send("POST", &bigger, Some(&acme), Some(one), &[]);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(error_of(&r).contains("send smaller batches"), "{}", r.body);
+    // A stream that ends without its end-of-stream marker is a cut-off
+    // upload: 400, its whole commits kept and nothing after them.
+    let cut = &ipc[..ipc.len() - 8];
+    let append = server.url("/workspaces/mine/tables/up/rows?mode=append&commit_every=7000");
+    let r = http.send("POST", &append, Some(&acme), Some(cut.to_vec()), &[]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(error_of(&r).contains("end-of-stream marker"), "{}", r.body);
+    let r = http.get(&server.url("/workspaces/mine/tables"), Some(&acme));
+    assert_eq!(r.body, json!({"tables": [{"table_name": "up"}]}));
+    let n = http.post(
+        &server.url("/workspaces/mine/tables/query"),
+        Some(&acme),
+        json!({"query": "SELECT count(*) AS n FROM up"}),
+    );
+    // 4 commits of 7000 rows; the last 2000 were never committed.
+    assert_eq!(n.body["rows"], json!([[58_000]]));
+    let r = http.delete(&server.url("/workspaces/mine/tables/up"), Some(&acme));
+    assert_eq!(r.status, 200);
 
     // A token without OrgID: /me answers from the server's record of the
     // user's orgs, and the first of them is the org it acts in.

@@ -329,7 +329,7 @@ impl Client {
                     (Some(_), Mode::Overwrite) => (false, Mode::Overwrite, schema.clone()),
                     (None, _) => (true, Mode::Create, schema.clone()),
                 };
-                let w = RemoteWriter::new(r.clone(), table, first_mode, write, total, progress)?;
+                let w = RemoteWriter::new(r, table, first_mode, write, total, progress)?;
                 Ok(Opened {
                     created,
                     write_schema,
@@ -387,7 +387,7 @@ impl Client {
             rows,
             progress,
         )?;
-        let written = (|| {
+        let pushed = (|| {
             if opened.write_schema != batch.schema() {
                 batch = prepare(
                     batch_columns(&batch),
@@ -396,10 +396,9 @@ impl Client {
                     table,
                 )?;
             }
-            block(&self.rt, opened.sink.push(&batch))?;
-            block(&self.rt, opened.sink.finish())
+            block(&self.rt, opened.sink.push(&batch))
         })();
-        self.conclude(table, opened.created, written, 0)
+        self.conclude(table, opened.created, opened.sink, pushed, 0)
     }
 
     /// What an ingest returns.
@@ -412,15 +411,18 @@ impl Client {
         }
     }
 
-    /// The end of every ingest: the result, or the error with the table
-    /// dropped again if this call created it.
+    /// The end of every ingest once its rows were pushed into `sink`: the
+    /// result, or the error with the table dropped again if this call
+    /// created it.
     pub(crate) fn conclude(
         &self,
         table: &str,
         created: bool,
-        written: Result<u64>,
+        sink: Sink<'_>,
+        pushed: Result<()>,
         skipped: u64,
     ) -> Result<IngestResult> {
+        let written = block(&self.rt, sink.end(pushed));
         let n = match &self.backend {
             Backend::Embedded(ws) => block(&self.rt, ws.conclude(table, created, written))?,
             Backend::Remote(r) => match written {

@@ -66,6 +66,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The operation ran out of its time budget.
     Timeout,
+    /// A request or one of its messages is over the service's size limit.
+    TooLarge,
     /// The service could not be reached.
     Unavailable,
     /// Stored data that does not read back.

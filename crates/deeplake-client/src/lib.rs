@@ -69,4 +69,4 @@ pub use error::{ClientError, ErrorClass, ErrorKind, Result};
 pub use ingest::Mode;
 pub use query::TableQuery;
 pub use workspace::{check_name, check_table_name, ColumnInfo, TableInfo, Target, Workspace};
-pub use writer::{Progress, TableWriter, WriteOptions, Written};
+pub use writer::{Progress, TableWriter, WriteOptions};

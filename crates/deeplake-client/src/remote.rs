@@ -6,6 +6,8 @@
 //! `POST .../tables/query/arrow` down), so types survive the trip and no
 //! value is re-parsed from JSON.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -15,14 +17,13 @@ use base64::Engine as _;
 use deeplake_sql::QueryOutput;
 use deeplake_storage::Location;
 use deeplake_types::{SpecType, Value};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value as Json};
 
 use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
 use crate::ingest::Mode;
-use crate::ipc::{read_stream, write_stream, ARROW_STREAM};
+use crate::ipc::{read_stream, Encoder, ARROW_STREAM};
 use crate::workspace::{ColumnInfo, TableInfo};
-use crate::writer::Written;
 
 /// What a request may take beyond its statement's own time budget.
 const SLACK: Duration = Duration::from_secs(30);
@@ -42,7 +43,28 @@ pub struct Remote {
 enum Body {
     None,
     Json(Json),
-    Arrow(Vec<u8>),
+}
+
+/// The body of a successful response; a failed one as its error.
+async fn reply(req: RequestBuilder, path: &str) -> Result<bytes::Bytes> {
+    let resp = req.send().await.map_err(network)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(network)?;
+    if !status.is_success() {
+        return Err(status_error(status, path, &bytes));
+    }
+    Ok(bytes)
+}
+
+/// A response body as JSON (`{}` when empty).
+fn parse_json(bytes: &[u8]) -> Result<Json> {
+    match bytes.is_empty() {
+        true => Ok(json!({})),
+        false => serde_json::from_slice(bytes).map_err(|e| {
+            ClientError::managed_service(format!("API request failed: invalid JSON response: {e}"))
+                .with_source(e)
+        }),
+    }
 }
 
 fn network(e: reqwest::Error) -> ClientError {
@@ -67,7 +89,8 @@ fn status_error(status: StatusCode, path: &str, body: &[u8]) -> ClientError {
         409 => ClientError::table(message).with_kind(ErrorKind::Conflict),
         code => {
             let kind = match code {
-                400 | 413 | 422 => ErrorKind::BadInput,
+                400 | 422 => ErrorKind::BadInput,
+                413 => ErrorKind::TooLarge,
                 408 => ErrorKind::Timeout,
                 503 => ErrorKind::Unavailable,
                 _ => ErrorKind::Internal,
@@ -146,6 +169,18 @@ impl Remote {
         format!("/workspaces/{}{rest}", self.workspace)
     }
 
+    fn request(&self, method: Method, path: &str, timeout: Option<Duration>) -> RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("X-Activeloop-Org-Id", &self.org);
+        match timeout {
+            Some(t) => req.timeout(t),
+            None => req,
+        }
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -153,26 +188,14 @@ impl Remote {
         body: Body,
         timeout: Option<Duration>,
     ) -> Result<bytes::Bytes> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("X-Activeloop-Org-Id", &self.org)
-            .timeout(timeout.unwrap_or(DEFAULT_TIMEOUT));
-        req = match body {
+        let req = self.request(method, path, Some(timeout.unwrap_or(DEFAULT_TIMEOUT)));
+        let req = match body {
             Body::None => req.header("Content-Type", "application/json"),
             Body::Json(j) => req
                 .header("Content-Type", "application/json")
                 .body(j.to_string()),
-            Body::Arrow(b) => req.header("Content-Type", ARROW_STREAM).body(b),
         };
-        let resp = req.send().await.map_err(network)?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(network)?;
-        if !status.is_success() {
-            return Err(status_error(status, path, &bytes));
-        }
-        Ok(bytes)
+        reply(req, path).await
     }
 
     async fn json(
@@ -182,16 +205,7 @@ impl Remote {
         body: Body,
         timeout: Option<Duration>,
     ) -> Result<Json> {
-        let bytes = self.send(method, path, body, timeout).await?;
-        match bytes.is_empty() {
-            true => Ok(json!({})),
-            false => serde_json::from_slice(&bytes).map_err(|e| {
-                ClientError::managed_service(format!(
-                    "API request failed: invalid JSON response: {e}"
-                ))
-                .with_source(e)
-            }),
-        }
+        parse_json(&self.send(method, path, body, timeout).await?)
     }
 
     /// The workspace's table files, read through the server (`GET
@@ -384,66 +398,181 @@ impl Remote {
         Ok(QueryOutput { schema, batches })
     }
 
-    /// Writes typed batches into `table` under `mode`.
-    pub async fn write(&self, table: &str, mode: Mode, batches: &[RecordBatch]) -> Result<Written> {
-        let Some(first) = batches.first() else {
-            return Ok(Written::default());
-        };
-        let bytes = write_stream(&first.schema(), batches)?;
+    /// Starts writing rows into `table` under `mode` as one streamed
+    /// request: the server commits every `commit_every` rows as they
+    /// arrive, so encoding here and writing there overlap.
+    pub fn upload(&self, table: &str, mode: Mode, commit_every: usize) -> Upload {
         let mode = match mode {
             Mode::Create => "create",
             Mode::Append => "append",
             Mode::Overwrite => "overwrite",
         };
-        let path = self.ws_path(&format!("/tables/{table}/rows?mode={mode}"));
-        let r = self
-            .json(
-                Method::POST,
-                &path,
-                Body::Arrow(bytes),
-                Some(Duration::from_secs(600)),
-            )
-            .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::Conflict => ClientError::table_exists(table),
-                _ => e,
-            })?;
-        let loose = r
-            .get("uncompacted")
-            .and_then(Json::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| id.as_str().map(str::to_string))
-                    .collect()
+        let path = self.ws_path(&format!(
+            "/tables/{table}/rows?mode={mode}&commit_every={commit_every}"
+        ));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(UPLOAD_QUEUE);
+        let complete = Arc::new(AtomicBool::new(false));
+        let body = upload_body(rx, complete.clone());
+        let req = self
+            .request(Method::POST, &path, None)
+            .header("Content-Type", ARROW_STREAM)
+            .body(reqwest::Body::wrap_stream(body));
+        Upload {
+            table: table.to_string(),
+            tx: Some(tx),
+            complete,
+            encoder: Encoder::new(),
+            request: Some(Box::new((req, path))),
+            sent: None,
+        }
+    }
+}
+
+/// Encoded messages waiting for the connection: enough to keep it busy
+/// while the next is encoded, few enough to bound memory.
+const UPLOAD_QUEUE: usize = 4;
+/// The longest the server may stop taking an upload's bytes in, or take
+/// to answer once they are all sent (it merges the upload's files then).
+const UPLOAD_STALL: Duration = Duration::from_secs(600);
+
+/// An upload's body: the queued messages, ending cleanly only once
+/// [`Upload::finish`] or [`Upload::abort`] marked it so. An upload dropped
+/// before that ends its body with an error, so the server sees a broken
+/// upload and commits nothing more of it.
+fn upload_body(
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    complete: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures::stream::unfold(Some(rx), move |rx| {
+        let complete = complete.clone();
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(bytes) => Some((Ok(bytes), Some(rx))),
+                None if complete.load(Ordering::Acquire) => None,
+                None => Some((
+                    Err(std::io::Error::other("the ingest stopped before its end")),
+                    None,
+                )),
+            }
+        }
+    })
+}
+
+/// Rows on their way to a server in one streamed request.
+pub struct Upload {
+    table: String,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    complete: Arc<AtomicBool>,
+    encoder: Encoder,
+    /// Boxed: a request builder is large, and a writer is moved around.
+    request: Option<Box<(RequestBuilder, String)>>,
+    sent: Option<tokio::task::JoinHandle<Result<bytes::Bytes>>>,
+}
+
+impl Upload {
+    /// The request's answer to come, sending the request with the first
+    /// rows (a writer is made outside the runtime that drives it).
+    fn response(&mut self) -> &mut tokio::task::JoinHandle<Result<bytes::Bytes>> {
+        let request = self.request.take();
+        self.sent.get_or_insert_with(move || {
+            tokio::spawn(async move {
+                match request.map(|r| *r) {
+                    Some((req, path)) => reply(req, &path).await,
+                    None => Err(ClientError::managed_service("API request failed: not sent")),
+                }
             })
-            .unwrap_or_default();
-        Ok(Written {
-            rows: r.get("row_count").and_then(Json::as_u64).unwrap_or(0),
-            loose,
         })
     }
 
-    /// Has the server merge the given fragments of `table` (files of their
-    /// own that earlier writes left) into ones of about `target_rows` rows;
-    /// returns how many it replaced.
-    pub async fn compact(
-        &self,
-        table: &str,
-        fragments: &[String],
-        target_rows: usize,
-    ) -> Result<u64> {
-        let path = self.ws_path(&format!("/tables/{table}/compact"));
-        let body = json!({ "fragments": fragments, "target_rows": target_rows });
-        let r = self
-            .json(
-                Method::POST,
-                &path,
-                Body::Json(body),
-                Some(Duration::from_secs(600)),
-            )
-            .await
-            .map_err(as_table_error)?;
-        Ok(r.get("replaced").and_then(Json::as_u64).unwrap_or(0))
+    /// Queues `batches`, waiting while the connection is behind.
+    pub async fn send(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        for b in batches {
+            let bytes = self.encoder.batch(b)?;
+            self.queue(bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn queue(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.response();
+        let Some(tx) = &self.tx else {
+            return Ok(());
+        };
+        match tokio::time::timeout(UPLOAD_STALL, tx.send(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            // The request ended early: its response says why.
+            Ok(Err(_)) => Err(self.failure().await),
+            Err(_) => Err(ClientError::managed_service(format!(
+                "API request failed: the server took no rows for {}s",
+                UPLOAD_STALL.as_secs()
+            ))
+            .with_kind(ErrorKind::Unavailable)),
+        }
+    }
+
+    /// Why the request ended before its body did.
+    async fn failure(&mut self) -> ClientError {
+        self.tx = None;
+        let Some(response) = self.sent.take() else {
+            return ClientError::managed_service("API request failed: not sent");
+        };
+        match response.await {
+            Ok(Err(e)) => self.table_error(e),
+            Ok(Ok(_)) => ClientError::managed_service(
+                "API request failed: the server answered before the rows were sent",
+            ),
+            Err(e) => {
+                ClientError::managed_service(format!("API request failed: {e}")).with_source(e)
+            }
+        }
+    }
+
+    fn table_error(&self, e: ClientError) -> ClientError {
+        match e.kind() {
+            ErrorKind::Conflict => ClientError::table_exists(&self.table),
+            _ => e,
+        }
+    }
+
+    /// Ends the upload without its end-of-stream marker, so the server
+    /// writes nothing after its last commit, and waits for the server to
+    /// stop: once this returns, the table no longer changes for it.
+    pub async fn abort(mut self) {
+        self.complete.store(true, Ordering::Release);
+        self.tx = None;
+        if let Some(response) = self.sent.take() {
+            let _ = tokio::time::timeout(UPLOAD_STALL, response).await;
+        }
+    }
+
+    /// Ends the stream and waits for the server's count of rows written.
+    pub async fn finish(mut self) -> Result<u64> {
+        let tail = std::mem::take(&mut self.encoder).finish()?;
+        if !tail.is_empty() {
+            self.queue(tail).await?;
+        }
+        self.complete.store(true, Ordering::Release);
+        self.tx = None;
+        let r = match tokio::time::timeout(UPLOAD_STALL, self.response()).await {
+            Ok(Ok(r)) => r.map_err(|e| self.table_error(e))?,
+            Ok(Err(e)) => {
+                return Err(
+                    ClientError::managed_service(format!("API request failed: {e}")).with_source(e),
+                )
+            }
+            Err(_) => {
+                return Err(ClientError::managed_service(format!(
+                    "API request failed: no answer {}s after the last rows",
+                    UPLOAD_STALL.as_secs()
+                ))
+                .with_kind(ErrorKind::Timeout))
+            }
+        };
+        Ok(parse_json(&r)?
+            .get("row_count")
+            .and_then(Json::as_u64)
+            .unwrap_or(0))
     }
 }
 

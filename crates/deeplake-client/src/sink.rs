@@ -1,9 +1,11 @@
 //! Where an ingest's rows go: the local [`TableWriter`], or a server.
 //!
 //! Both keep the spec's cadence as the caller sees it: progress after every
-//! `flush_every` rows, a commit every `commit_every` rows. Remotely, each
-//! commit's rows are one request (the server commits them on arrival); an
-//! overwrite is sent whole at the end, so readers never see it half done.
+//! `flush_every` rows, a commit every `commit_every` rows. Remotely, the
+//! whole ingest is one streamed request and the server keeps the cadence
+//! (an overwrite commits once, at the end, so readers never see it half
+//! done); an ingest stopped on this side breaks the stream off, and the
+//! server commits nothing more of it.
 
 use std::sync::Arc;
 
@@ -12,9 +14,9 @@ use arrow_schema::{Schema, SchemaRef};
 
 use crate::error::{ClientError, Result};
 use crate::ingest::Mode;
-use crate::remote::Remote;
+use crate::remote::{Remote, Upload};
 use crate::workspace::TableInfo;
-use crate::writer::{compaction_rows, own_bytes, Cadence, Progress, TableWriter, WriteOptions};
+use crate::writer::{Cadence, Progress, TableWriter, WriteOptions};
 
 pub enum Sink<'p> {
     Local(TableWriter<'p>),
@@ -36,82 +38,63 @@ impl Sink<'_> {
         }
     }
 
-    /// Writes what is left; returns the rows written.
-    pub async fn finish(self) -> Result<u64> {
-        match self {
-            Sink::Local(w) => Ok(w.finish().await?.rows),
-            Sink::Remote(w) => w.finish().await,
+    /// Ends the ingest after its rows were pushed (`pushed`): writes what
+    /// is left and returns the rows written, or, when pushing failed, stops
+    /// with nothing more written and returns the failure. Either way the
+    /// table no longer changes for this ingest once this returns.
+    pub async fn end(self, pushed: Result<()>) -> Result<u64> {
+        match (self, pushed) {
+            (Sink::Local(w), Ok(())) => w.finish().await,
+            (Sink::Remote(w), Ok(())) => w.finish().await,
+            (Sink::Local(_), Err(e)) => Err(e),
+            (Sink::Remote(w), Err(e)) => {
+                w.upload.abort().await;
+                Err(e)
+            }
         }
     }
 }
 
-/// An ingest's rows on their way to a server, a commit's worth a request.
+/// An ingest's rows on their way to a server, as one streamed request
+/// that the server commits on the ingest's cadence as the rows arrive.
 pub struct RemoteWriter<'p> {
-    remote: Arc<Remote>,
-    table: String,
-    /// The mode of the next request: the ingest's own first, then append.
-    mode: Mode,
-    overwrite: bool,
+    upload: Upload,
     cadence: Cadence<'p>,
-    /// Bytes sent so far, and the server's unmerged files they became.
-    bytes: usize,
-    loose: Vec<String>,
 }
 
 impl<'p> RemoteWriter<'p> {
     pub fn new(
-        remote: Arc<Remote>,
+        remote: &Remote,
         table: &str,
         mode: Mode,
         opts: WriteOptions,
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
+        let cadence = Cadence::new(opts, total, progress)?;
         Ok(RemoteWriter {
-            remote,
-            table: table.to_string(),
-            mode,
-            overwrite: mode == Mode::Overwrite,
-            cadence: Cadence::new(opts, total, progress)?,
-            bytes: 0,
-            loose: vec![],
+            upload: remote.upload(table, mode, opts.commit_every),
+            cadence,
         })
     }
 
+    /// Sends a commit's rows at a time, so the server can write each while
+    /// the next is encoded.
     async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut at = 0;
         while let Some(due) = self.cadence.next_slice(batch, &mut at)? {
-            if due && !self.overwrite {
-                self.send().await?;
+            if due {
+                self.upload.send(&self.cadence.take()).await?;
             }
         }
         Ok(())
     }
 
-    async fn send(&mut self) -> Result<()> {
-        let batches = self.cadence.take();
-        if batches.is_empty() {
-            return Ok(());
-        }
-        self.bytes += batches.iter().map(own_bytes).sum::<usize>();
-        let written = self.remote.write(&self.table, self.mode, &batches).await?;
-        self.loose.extend(written.loose);
-        self.mode = Mode::Append;
-        Ok(())
-    }
-
-    /// Sends what is left; then, when the server stored the commits as
-    /// files of their own (object storage), has it merge them, as a local
-    /// ingest does. The rows are committed either way, so a failed merge
-    /// does not fail the ingest.
+    /// Sends what is left and waits for the server to commit it (and, on
+    /// object storage, merge the upload's files, as a local ingest does).
     async fn finish(mut self) -> Result<u64> {
-        self.send().await?;
-        let (opts, rows) = (self.cadence.opts, self.cadence.rows_written);
-        if opts.compact_to_bytes > 0 && self.loose.len() > 1 {
-            let target = compaction_rows(&opts, self.bytes, rows);
-            let _ = self.remote.compact(&self.table, &self.loose, target).await;
-        }
-        Ok(rows)
+        self.upload.send(&self.cadence.take()).await?;
+        self.upload.finish().await
     }
 }
 

@@ -85,24 +85,21 @@ impl Client {
         let created = opened.created;
         let write_schema = opened.write_schema;
         let mut w = opened.sink;
-        let written = (|| {
-            let appending = write_schema != schema;
-            plan.run(|fb: FileBatch| -> Result<()> {
-                w.set_total(fb.total as i64);
-                let mut batch = with_carried(fb, carried.as_ref(), &schema)?;
-                if appending {
-                    batch = prepare(
-                        batch_columns(&batch),
-                        &HashMap::new(),
-                        Some(&write_schema),
-                        table,
-                    )?;
-                }
-                block(&self.rt, w.push(&batch))
-            })?;
-            block(&self.rt, w.finish())
-        })();
-        self.conclude(table, created, written, 0)
+        let appending = write_schema != schema;
+        let pushed = plan.run(|fb: FileBatch| -> Result<()> {
+            w.set_total(fb.total as i64);
+            let mut batch = with_carried(fb, carried.as_ref(), &schema)?;
+            if appending {
+                batch = prepare(
+                    batch_columns(&batch),
+                    &HashMap::new(),
+                    Some(&write_schema),
+                    table,
+                )?;
+            }
+            block(&self.rt, w.push(&batch))
+        });
+        self.conclude(table, created, w, pushed, 0)
     }
 
     /// Ingests a Hugging Face dataset's `split` (default `train`), found as
@@ -170,7 +167,7 @@ impl Client {
         let created = opened.created;
         let write_schema = opened.write_schema;
         let mut w = opened.sink;
-        let written = (|| {
+        let pushed = (|| {
             let retype = |batch: Vec<(String, Column)>| -> Result<RecordBatch> {
                 let hints = present(&batch);
                 prepare(batch, &hints, Some(&write_schema), table).map_err(|e| {
@@ -196,10 +193,10 @@ impl Client {
                 let batch = retype(batch?)?;
                 block(&self.rt, w.push(&batch))?;
             }
-            block(&self.rt, w.finish())
+            Ok(())
         })();
         drop(batches);
-        self.conclude(table, created, written, format.skipped())
+        self.conclude(table, created, w, pushed, format.skipped())
     }
 }
 

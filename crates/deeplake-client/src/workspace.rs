@@ -21,7 +21,7 @@ use deeplake_types::{SpecType, Value};
 
 use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
 use crate::ingest::Mode;
-use crate::writer::{Progress, TableWriter, WriteOptions, Written};
+use crate::writer::{Progress, TableWriter, WriteOptions};
 use deeplake_storage::invalid_reason;
 
 /// A table ready for writing and how it came to be.
@@ -364,64 +364,31 @@ impl Workspace {
         }
     }
 
-    /// Writes typed batches (the first fixes the schema) into `table`
-    /// under `mode`, with the cadence of `opts`; returns the rows written.
-    async fn write_batches<I>(
+    /// Writes Arrow batches another process sends (a remote client) into
+    /// `table` under `mode`, each as it arrives: every column is checked and
+    /// coerced to the spec type its field metadata names, or its Arrow
+    /// type's natural one, exactly as local data is; later batches are typed
+    /// to the first's columns. A stream that fails part way has its
+    /// committed rows kept (the table dropped again if this call created
+    /// it) and its uncommitted rest discarded.
+    pub async fn ingest_stream<S>(
         &self,
         table: &str,
         mode: Mode,
-        first: RecordBatch,
-        rest: I,
+        batches: S,
         opts: WriteOptions,
-        total: i64,
-    ) -> Result<Written>
+    ) -> Result<u64>
     where
-        I: IntoIterator<Item = Result<RecordBatch>> + Send,
-        I::IntoIter: Send,
+        S: futures::Stream<Item = Result<RecordBatch>> + Send,
     {
-        let schema = first.schema();
-        let target = self.open_for_write(table, mode, &schema).await?;
-        let created = target.created;
-        let written = async {
-            let mut w = target.writer(&schema, opts, total, None)?;
-            let write_schema = target.write_schema(&schema);
-            let retype = |b: RecordBatch| -> Result<RecordBatch> {
-                match b.schema() == write_schema {
-                    true => Ok(b),
-                    false => crate::ingest::prepare(
-                        crate::client::batch_columns(&b),
-                        &Default::default(),
-                        Some(&write_schema),
-                        table,
-                    ),
-                }
-            };
-            w.push(&retype(first)?).await?;
-            for b in rest {
-                w.push(&retype(b?)?).await?;
-            }
-            w.finish().await
-        }
-        .await;
-        self.conclude(table, created, written).await
-    }
-
-    /// Writes Arrow batches another process sent (a remote client): every
-    /// column is checked and coerced to the spec type its field metadata
-    /// names, or its Arrow type's natural one, exactly as local data is;
-    /// later batches are typed to the first's columns.
-    pub async fn ingest_arrow(
-        &self,
-        table: &str,
-        mode: Mode,
-        batches: Vec<RecordBatch>,
-        opts: WriteOptions,
-    ) -> Result<Written> {
-        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut batches = batches.into_iter().filter(|b| b.num_rows() > 0);
+        use futures::StreamExt;
+        let batches =
+            batches.filter(|b| std::future::ready(!matches!(b, Ok(b) if b.num_rows() == 0)));
+        let mut batches = std::pin::pin!(batches);
         let first = batches
             .next()
-            .ok_or_else(|| ClientError::ingest("data must contain at least one row."))?;
+            .await
+            .ok_or_else(|| ClientError::ingest("data must contain at least one row."))??;
         let exists = self.table_exists(table).await?;
         if exists && mode == Mode::Create {
             return Err(ClientError::table_exists(table));
@@ -430,37 +397,42 @@ impl Workspace {
             (true, Mode::Append) => Some(self.open_table(table).await?.schema()),
             _ => None,
         };
-        let typed = |b: RecordBatch, existing: Option<&Schema>| -> Result<RecordBatch> {
-            let mut hints = std::collections::HashMap::new();
-            for f in b.schema().fields() {
-                if f.metadata().contains_key(deeplake_types::TYPE_KEY) {
-                    hints.insert(f.name().clone(), SpecType::of_field(f)?);
-                }
+        let first = typed(first, existing.as_deref(), table)?;
+        let schema = first.schema();
+        let target = self.open_for_write(table, mode, &schema).await?;
+        let created = target.created;
+        let written = async {
+            let mut w = target.writer(&schema, opts, -1, None)?;
+            // The table another writer created meanwhile, when it did.
+            let write_schema = target.write_schema(&schema);
+            let retype = |b: RecordBatch| match b.schema() == write_schema {
+                true => Ok(b),
+                false => typed(b, Some(&write_schema), table),
+            };
+            w.push(&retype(first)?).await?;
+            while let Some(b) = batches.next().await {
+                w.push(&retype(b?)?).await?;
             }
-            crate::ingest::prepare(crate::client::batch_columns(&b), &hints, existing, table)
-        };
-        let first = typed(first, existing.as_deref())?;
-        let shape = existing.unwrap_or_else(|| first.schema());
-        let rest: Vec<Result<RecordBatch>> = batches.map(|b| typed(b, Some(&shape))).collect();
-        self.write_batches(table, mode, first, rest, opts, total as i64)
-            .await
+            w.finish().await
+        }
+        .await;
+        self.conclude(table, created, written).await
     }
+}
 
-    /// Merges the given fragments of `table` (files of their own a remote
-    /// ingest left) into fragments of about `target_rows` rows; returns how
-    /// many were replaced. Fragments no longer in the table are skipped.
-    pub async fn compact(
-        &self,
-        table: &str,
-        fragments: &[String],
-        target_rows: usize,
-    ) -> Result<usize> {
-        check_table_name(table)?;
-        let ids: std::collections::HashSet<&str> = fragments.iter().map(String::as_str).collect();
-        let mut t = self.open_table(table).await?;
-        Ok(
-            t.compact_where(target_rows, |f| ids.contains(f.id.as_str()))
-                .await?,
-        )
+/// `batch` typed as the spec types its field metadata names (or its Arrow
+/// types' natural ones), to the columns of `existing` when given.
+fn typed(batch: RecordBatch, existing: Option<&Schema>, table: &str) -> Result<RecordBatch> {
+    let mut hints = std::collections::HashMap::new();
+    for f in batch.schema().fields() {
+        if f.metadata().contains_key(deeplake_types::TYPE_KEY) {
+            hints.insert(f.name().clone(), SpecType::of_field(f)?);
+        }
     }
+    crate::ingest::prepare(
+        crate::client::batch_columns(&batch),
+        &hints,
+        existing,
+        table,
+    )
 }

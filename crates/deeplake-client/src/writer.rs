@@ -203,48 +203,34 @@ impl<'p> TableWriter<'p> {
     }
 
     /// Writes and commits whatever is left, then merges the writer's own
-    /// files when compaction is on.
-    pub async fn finish(mut self) -> Result<Written> {
+    /// files when compaction is on; returns the rows written.
+    pub async fn finish(mut self) -> Result<u64> {
         self.write_buffer().await?;
         self.commit().await?;
         let (opts, rows) = (self.cadence.opts, self.cadence.rows_written);
-        let mut loose = std::mem::take(&mut self.committed);
-        if opts.compact_to_bytes > 0 && loose.len() > 1 {
+        let mine: std::collections::HashSet<String> = self.committed.drain(..).collect();
+        if opts.compact_to_bytes > 0 && mine.len() > 1 {
             let target = compaction_rows(&opts, self.bytes_written, rows);
-            let mine: std::collections::HashSet<String> = loose.iter().cloned().collect();
             // The rows are committed either way; a failed compaction only
             // leaves the smaller files, so it must not fail the ingest.
-            let merged = self
+            let _ = self
                 .table
                 .compact_where(target, |f| mine.contains(&f.id))
                 .await;
-            if merged.is_ok() {
-                loose.clear();
-            }
         }
-        Ok(Written { rows, loose })
+        Ok(rows)
     }
 }
 
-/// What a finished writer leaves behind.
-#[derive(Debug, Default)]
-pub struct Written {
-    pub rows: u64,
-    /// Its fragments that are files of their own and were not merged
-    /// (compaction off or failed): a server hands these back to a remote
-    /// client, which asks for them to be merged at the end of its ingest.
-    pub loose: Vec<String>,
-}
-
 /// Rows per merged fragment, for rows of `bytes / rows` bytes each.
-pub(crate) fn compaction_rows(opts: &WriteOptions, bytes: usize, rows: u64) -> usize {
+fn compaction_rows(opts: &WriteOptions, bytes: usize, rows: u64) -> usize {
     let per_row = (bytes / rows.max(1) as usize).max(1);
     (opts.compact_to_bytes / per_row).max(opts.commit_every)
 }
 
 /// The in-memory size of a batch's own rows: a trimmed batch shares its
 /// caller's larger allocations, which its memory size would count whole.
-pub(crate) fn own_bytes(batch: &RecordBatch) -> usize {
+fn own_bytes(batch: &RecordBatch) -> usize {
     batch
         .columns()
         .iter()

@@ -929,3 +929,72 @@ fn video_columns_read_file_paths() {
     }
     assert!(!c.list_tables().unwrap().contains(&"bad".to_string()));
 }
+
+/// An upload decodes from chunks of any size, and ends cleanly only with
+/// its end-of-stream marker: cut short, broken off or oversized, it fails.
+#[test]
+fn uploads_decode_from_chunks_and_end_only_at_their_marker() {
+    use deeplake_client::ipc::{decode_chunks, Encoder};
+    use deeplake_client::ErrorKind;
+    use futures::StreamExt;
+
+    let batch = |lo: i64| {
+        arrow_array::RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(Int64Array::from_iter_values(lo..lo + 1000)) as ArrayRef,
+        )])
+        .unwrap()
+    };
+    let mut enc = Encoder::new();
+    let mut bytes = vec![];
+    for lo in [0, 1000, 2000] {
+        bytes.extend(enc.batch(&batch(lo)).unwrap());
+    }
+    let body = bytes.clone();
+    bytes.extend(enc.finish().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let decode = |bytes: Vec<u8>, chunk: usize, fail: bool, limit: usize| {
+        let mut chunks: Vec<Result<bytes::Bytes, std::io::Error>> = bytes
+            .chunks(chunk)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        if fail {
+            chunks.push(Err(std::io::Error::other("connection reset")));
+        }
+        let out: Vec<_> =
+            rt.block_on(decode_chunks(futures::stream::iter(chunks), limit).collect::<Vec<_>>());
+        out
+    };
+    for chunk in [7, 4096, bytes.len()] {
+        let out = decode(bytes.clone(), chunk, false, 1 << 20);
+        let rows: Vec<i64> = out
+            .iter()
+            .map(|b| {
+                b.as_ref()
+                    .unwrap()
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .value(0)
+            })
+            .collect();
+        assert_eq!(rows, vec![0, 1000, 2000], "chunks of {chunk}");
+    }
+    // Without the marker: the three batches, then the error.
+    let out = decode(body.clone(), 4096, false, 1 << 20);
+    assert_eq!(out.len(), 4);
+    let e = out[3].as_ref().unwrap_err();
+    assert!(e.message().contains("end-of-stream marker"), "{e}");
+    // Cut inside a message, or broken off by the connection.
+    let out = decode(body[..body.len() - 100].to_vec(), 4096, false, 1 << 20);
+    assert!(out.last().unwrap().is_err() && out.len() == 3);
+    let out = decode(bytes.clone(), 4096, true, 1 << 20);
+    let e = out.last().unwrap().as_ref().unwrap_err();
+    assert!(e.message().contains("broke off"), "{e}");
+    // A message over the limit.
+    let out = decode(bytes, 512, false, 4000);
+    let e = out.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge);
+    assert_eq!(out.len(), 1);
+}

@@ -8,6 +8,7 @@
 pub mod auth;
 mod error;
 mod json;
+mod limits;
 mod openapi;
 pub mod registry;
 mod routes;
@@ -42,10 +43,17 @@ pub struct ServeConfig {
 }
 
 /// The application: every route with its limits and request logging.
-pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+/// Uploads are streams of any length and limit each message instead.
+pub fn app(state: Arc<AppState>) -> Router {
+    let max_body_bytes = state.settings.max_body_bytes;
     routes::router()
-        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            max_body_bytes,
+            limits::refuse_oversized,
+        ))
+        .merge(routes::uploads())
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(
             // One span and one "finished" event per request, at INFO so the
             // default log level shows every request with its status and time.
@@ -70,6 +78,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServerError> {
     let settings = Settings {
         auto_workspaces: config.auto_workspaces,
         max_query_time: config.max_query_time,
+        max_body_bytes: config.max_body_bytes,
     };
     let state = Arc::new(AppState::new(config.secret, root, &config.root, settings));
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -81,7 +90,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServerError> {
     tracing::info!(%addr, root = %config.root, "deeplake serve listening");
     // The one line a script or test waits for, on stdout.
     println!("listening on http://{addr}");
-    axum::serve(listener, app(state, config.max_body_bytes))
+    axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| ServerError::io("the server stopped", e))?;

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use deeplake_client::ipc::{read_stream, write_stream, ARROW_STREAM};
+use deeplake_client::ipc::{decode_chunks, write_stream, ARROW_STREAM};
 use deeplake_client::{ClientError, Mode, SpecType, WriteOptions};
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
@@ -49,12 +49,13 @@ pub fn router() -> Router<State> {
             "/workspaces/{ws}/tables/{name}",
             get(describe_table).delete(drop_table),
         )
-        .route("/workspaces/{ws}/tables/{name}/rows", post(ingest_rows))
-        .route(
-            "/workspaces/{ws}/tables/{name}/compact",
-            post(compact_table),
-        )
         .route("/workspaces/{ws}/files/{*path}", get(read_file))
+}
+
+/// Routes whose bodies are streams of any length, limited per message
+/// rather than per body (see [`ingest_rows`]).
+pub fn uploads() -> Router<State> {
+    Router::new().route("/workspaces/{ws}/tables/{name}/rows", post(ingest_rows))
 }
 
 async fn health() -> Json<Json_> {
@@ -377,66 +378,53 @@ async fn query_arrow(
 struct IngestParams {
     #[serde(default)]
     mode: Option<String>,
+    #[serde(default)]
+    commit_every: Option<usize>,
 }
 
 /// Rows as an Arrow IPC stream into a table: `mode=create` (the default:
 /// an existing table is a 409), `append` or `overwrite`. The rows are
-/// typed and checked as local data is, and written with the spec's
-/// flush/commit cadence; a table this request created is dropped again if
-/// the write fails.
+/// typed and checked as local data is and committed every `commit_every`
+/// rows (default 2000) as they arrive, so one request carries a whole
+/// ingest of any size: memory holds one message, and a message over the
+/// body limit is a 413. A request cut off part way keeps what it
+/// committed (a table it created is dropped again) and nothing after.
 async fn ingest_rows(
     AxState(state): AxState<State>,
     caller: Caller,
     Path((ws, name)): Path<(String, String)>,
     Query(q): Query<IngestParams>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response> {
     let mode: Mode = q.mode.as_deref().unwrap_or("create").parse()?;
     deeplake_client::check_table_name(&name)?;
-    let batches = read_stream(&body)?;
     let ws = state.workspace(caller.org()?, &ws, true).await?;
-    // One request is one commit; merging its files with the ingest's
-    // others is the client's call at the end (`.../compact`).
+    let commit_every = q
+        .commit_every
+        .unwrap_or(WriteOptions::default().commit_every);
     let opts = WriteOptions {
-        compact_to_bytes: 0,
+        flush_every: commit_every,
+        commit_every,
         ..Default::default()
     };
-    let written = ws.ingest_arrow(&name, mode, batches, opts).await?;
+    opts.validate()?;
+    let limit = state.settings.max_body_bytes;
+    let mut chunks = body.into_data_stream();
+    let written = ws
+        .ingest_stream(&name, mode, decode_chunks(&mut chunks, limit), opts)
+        .await;
+    if written.is_err() {
+        // So the client reads the answer, not a reset connection.
+        crate::limits::drain(&mut chunks, limit).await;
+    }
+    let rows = written?;
     let body = json!({
         "table_name": name,
-        "row_count": written.rows,
+        "row_count": rows,
         "dataset_path": ws.dataset_path(&name),
-        "uncompacted": written.loose,
     });
     Ok((StatusCode::OK, Json(body)).into_response())
 }
-
-#[derive(Deserialize)]
-struct CompactRequest {
-    fragments: Vec<String>,
-    target_rows: usize,
-}
-
-/// Merges fragments an ingest left as files of their own (object storage
-/// roots), named by the `uncompacted` lists of its `rows` responses, into
-/// fragments of about `target_rows` rows: the remote form of the merge a
-/// local ingest ends with. Fragments no longer in the table are skipped.
-async fn compact_table(
-    AxState(state): AxState<State>,
-    caller: Caller,
-    Path((ws, name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<Json_>> {
-    let req: CompactRequest = parse_body(&body)?;
-    deeplake_client::check_table_name(&name)?;
-    let target = req.target_rows.clamp(1, MAX_COMPACT_ROWS);
-    let ws = state.workspace(caller.org()?, &ws, false).await?;
-    let replaced = ws.compact(&name, &req.fragments, target).await?;
-    Ok(Json(json!({ "replaced": replaced })))
-}
-
-/// Rows of one merged fragment at most, whatever a client asks.
-const MAX_COMPACT_ROWS: usize = 1 << 22;
 
 /// A table's files, read-only, with HTTP ranges (`bytes=a-b`, `a-`, `-n`):
 /// what a client needs to open a table as a dataset when it cannot reach

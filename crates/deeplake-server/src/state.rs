@@ -24,6 +24,9 @@ pub struct Settings {
     pub auto_workspaces: bool,
     /// The longest a statement may run, whatever a request asks for.
     pub max_query_time: Duration,
+    /// Largest request body, and largest message of a streamed one, in
+    /// bytes (413 above it).
+    pub max_body_bytes: usize,
 }
 
 pub struct AppState {
