@@ -135,8 +135,8 @@ def test_two_servers_on_one_bucket_lose_no_commit(s3_env):
 
 def test_a_remote_ingest_on_s3_ends_with_its_files_merged(s3_env):
     # Each 2000-row commit of the streamed upload is an object of its own
-    # on S3; the upload ends
-    # with the server merging them, as a local ingest does.
+    # on S3; the upload ends with the server merging them, as a local
+    # ingest does.
     bucket, env = s3_env
     prefix = f"merge-{uuid.uuid4().hex[:6]}"
     srv = Server(f"s3://{bucket}/{prefix}", env=env)
