@@ -511,27 +511,37 @@ impl Upload {
         }
     }
 
-    /// Why the request ended before its body did.
-    async fn failure(&mut self) -> ClientError {
-        self.tx = None;
+    /// The server's answer, waited for at most [`UPLOAD_STALL`] (the
+    /// request is sent now if no rows were).
+    async fn answer(&mut self) -> Result<bytes::Bytes> {
+        self.response();
         let Some(response) = self.sent.take() else {
-            return ClientError::managed_service("API request failed: not sent");
+            return Err(ClientError::managed_service("API request failed: not sent"));
         };
-        match response.await {
-            Ok(Err(e)) => self.table_error(e),
-            Ok(Ok(_)) => ClientError::managed_service(
-                "API request failed: the server answered before the rows were sent",
-            ),
-            Err(e) => {
-                ClientError::managed_service(format!("API request failed: {e}")).with_source(e)
+        match tokio::time::timeout(UPLOAD_STALL, response).await {
+            Ok(Ok(r)) => r.map_err(|e| match e.kind() {
+                ErrorKind::Conflict => ClientError::table_exists(&self.table),
+                _ => e,
+            }),
+            Ok(Err(e)) => {
+                Err(ClientError::managed_service(format!("API request failed: {e}")).with_source(e))
             }
+            Err(_) => Err(ClientError::managed_service(format!(
+                "API request failed: no answer {}s after the last rows",
+                UPLOAD_STALL.as_secs()
+            ))
+            .with_kind(ErrorKind::Timeout)),
         }
     }
 
-    fn table_error(&self, e: ClientError) -> ClientError {
-        match e.kind() {
-            ErrorKind::Conflict => ClientError::table_exists(&self.table),
-            _ => e,
+    /// Why the request ended before its body did.
+    async fn failure(&mut self) -> ClientError {
+        self.tx = None;
+        match self.answer().await {
+            Err(e) => e,
+            Ok(_) => ClientError::managed_service(
+                "API request failed: the server answered before the rows were sent",
+            ),
         }
     }
 
@@ -541,8 +551,8 @@ impl Upload {
     pub async fn abort(mut self) {
         self.complete.store(true, Ordering::Release);
         self.tx = None;
-        if let Some(response) = self.sent.take() {
-            let _ = tokio::time::timeout(UPLOAD_STALL, response).await;
+        if self.sent.is_some() {
+            let _ = self.answer().await;
         }
     }
 
@@ -554,21 +564,7 @@ impl Upload {
         }
         self.complete.store(true, Ordering::Release);
         self.tx = None;
-        let r = match tokio::time::timeout(UPLOAD_STALL, self.response()).await {
-            Ok(Ok(r)) => r.map_err(|e| self.table_error(e))?,
-            Ok(Err(e)) => {
-                return Err(
-                    ClientError::managed_service(format!("API request failed: {e}")).with_source(e),
-                )
-            }
-            Err(_) => {
-                return Err(ClientError::managed_service(format!(
-                    "API request failed: no answer {}s after the last rows",
-                    UPLOAD_STALL.as_secs()
-                ))
-                .with_kind(ErrorKind::Timeout))
-            }
-        };
+        let r = self.answer().await?;
         Ok(parse_json(&r)?
             .get("row_count")
             .and_then(Json::as_u64)
