@@ -865,3 +865,128 @@ fn hybrid_two_argument_form_weighs_both_sides_equally() {
         .unwrap_err();
     assert!(table_error(weights).contains("hybrid weights must be constant numbers >= 0"));
 }
+
+/// Filters run inside the scan (late materialization): the rows and
+/// positions they give must be exactly those of the same filter applied to
+/// every row, across fragments of one and several pieces, with deleted
+/// rows, NULLs, LIMIT, few passing rows (read row by row) and many.
+#[test]
+fn filters_inside_the_scan_match_a_filter_over_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_at(dir.path());
+    let text = |i: i64| format!("row {i} {}", "x".repeat((i % 13) as usize));
+    let val = |i: i64| (i % 5 != 0).then_some(i % 7);
+    let columns = |ids: std::ops::Range<i64>| {
+        vec![
+            col("id", ids.clone().map(Value::Int).collect()),
+            col("text", ids.clone().map(|i| Value::Str(text(i))).collect()),
+            col(
+                "val",
+                ids.map(|i| val(i).map_or(Value::Null, Value::Int))
+                    .collect(),
+            ),
+        ]
+    };
+    // One fragment of 60,000 rows (two scan pieces), then three of 2,000.
+    let one_commit = deeplake_client::WriteOptions {
+        commit_every: 60_000,
+        ..Default::default()
+    };
+    client
+        .ingest(
+            "w",
+            columns(0..60_000),
+            IngestOptions {
+                write: one_commit,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    client
+        .ingest(
+            "w",
+            columns(60_000..66_000),
+            IngestOptions {
+                mode: deeplake_client::Mode::Append,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    client.query("DELETE FROM w WHERE id % 3 = 0", &[]).unwrap();
+    let live: Vec<i64> = (0..66_000).filter(|i| i % 3 != 0).collect();
+    let expect = |keep: &dyn Fn(i64) -> bool| -> Vec<i64> {
+        live.iter().copied().filter(|i| keep(*i)).collect()
+    };
+    let ids = |sql: &str| ints_of(&client.query(sql, &[]).unwrap(), "id");
+
+    // Few rows pass: the other columns are read at those rows only.
+    let rows = client
+        .query(
+            "SELECT text, id FROM w WHERE id = $1",
+            &[Value::Int(61_001)],
+        )
+        .unwrap();
+    assert_eq!(ints_of(&rows, "id"), vec![61_001]);
+    assert_eq!(strs_of(&rows, "text"), vec![text(61_001)]);
+    let rows = client
+        .query("SELECT text FROM w WHERE id = 40001", &[])
+        .unwrap();
+    assert_eq!(strs_of(&rows, "text"), vec![text(40_001)]);
+    assert!(
+        ids("SELECT id FROM w WHERE id = 3").is_empty(),
+        "deleted row"
+    );
+    let sorted = |mut v: Vec<i64>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(ids("SELECT id FROM w WHERE id < 50 OR id > 65990")),
+        expect(&|i| !(50..=65_990).contains(&i))
+    );
+    // Many rows pass: whole fragments are read and filtered.
+    let rows = client
+        .query("SELECT id, text FROM w WHERE val IS NULL ORDER BY id", &[])
+        .unwrap();
+    assert_eq!(ints_of(&rows, "id"), expect(&|i| val(i).is_none()));
+    assert_eq!(
+        strs_of(&rows, "text"),
+        expect(&|i| val(i).is_none())
+            .into_iter()
+            .map(text)
+            .collect::<Vec<_>>()
+    );
+    // NULL fails a condition, as it does in SQL.
+    assert_eq!(
+        sorted(ids("SELECT id FROM w WHERE val < 2 OR NOT val >= 2")),
+        expect(&|i| val(i).is_some_and(|v| v < 2))
+    );
+    assert_eq!(
+        client_count(&client, "w WHERE length(text) > 12 AND val = 3"),
+        expect(&|i| text(i).len() > 12 && val(i) == Some(3)).len() as i64
+    );
+    // LIMIT counts passing rows, wherever they are.
+    let tail = ids("SELECT id FROM w WHERE id > 64000 LIMIT 5");
+    assert_eq!(tail.len(), 5);
+    assert!(tail.iter().all(|i| *i > 64_000 && i % 3 != 0), "{tail:?}");
+    // Whole-row selections keep each passing row's position.
+    let ds = client.open_table("w").unwrap();
+    let positions = ds
+        .row_positions("SELECT * FROM w WHERE val = 6 OR id = 65999", &[])
+        .unwrap()
+        .unwrap();
+    let want: Vec<u64> = live
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| val(**i) == Some(6) || **i == 65_999)
+        .map(|(p, _)| p as u64)
+        .collect();
+    assert_eq!(sorted(positions.iter().map(|p| *p as i64).collect()), {
+        want.iter().map(|p| *p as i64).collect::<Vec<_>>()
+    });
+    let batch = ds.take(&[*want.last().unwrap()], Some(&["id"])).unwrap();
+    assert_eq!(common::first_i64s([Ok(batch)]), vec![65_999]);
+    // A condition that is not boolean is refused, not taken as a filter.
+    let e = client.query("SELECT id FROM w WHERE val", &[]).unwrap_err();
+    assert!(table_error(e).contains("boolean"), "not boolean");
+}

@@ -15,6 +15,7 @@ mod positions;
 mod provider;
 mod rewrite;
 mod rows;
+mod scan_filter;
 
 pub use builder::Select;
 pub use engine::{Engine, QueryOutput};

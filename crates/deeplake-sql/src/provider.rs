@@ -10,6 +10,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{exec_err, DFSchema, DataFusionError, Result};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -17,13 +18,15 @@ use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use deeplake_storage::{StorageError, Table};
 use deeplake_types::SpecType;
 use futures::{StreamExt, TryStreamExt};
+
+use crate::scan_filter::{pushable, ScanFilter};
 
 /// Pieces read ahead per partition.
 const READ_AHEAD: usize = 2;
@@ -94,18 +97,32 @@ type Queue = Arc<Mutex<std::collections::VecDeque<Piece>>>;
 /// piece.
 type Decoded = Arc<Mutex<HashMap<usize, (RecordBatch, usize)>>>;
 
+/// What every partition of one scan shares.
+struct Scan {
+    table: Table,
+    /// The projected output.
+    schema: SchemaRef,
+    /// Whether the schema holds [`ROW_POSITION`].
+    positions: bool,
+    filter: Option<ScanFilter>,
+    /// Fragments of the columns read first: the filter's, or without a
+    /// filter every projected one.
+    decoded: Decoded,
+    /// Fragments of a filtered scan's other columns. Pieces that read them
+    /// through `take` or skip them never claim their share, so an entry
+    /// may stay until the scan ends.
+    rest: Decoded,
+}
+
 /// One partition of a scan.
 struct Partition {
-    table: Table,
-    schema: SchemaRef,
-    positions: bool,
+    scan: Arc<Scan>,
     queue: Queue,
-    decoded: Decoded,
 }
 
 impl fmt::Debug for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Partition({})", self.table.name())
+        write!(f, "Partition({})", self.scan.table.name())
     }
 }
 
@@ -121,53 +138,94 @@ fn take_decoded(decoded: &Decoded, piece: &Piece) -> Option<RecordBatch> {
     Some(batch)
 }
 
-/// The piece's rows of the projected columns; [`ROW_POSITION`], when
-/// projected, is computed from the fragment's first live row.
-async fn read_piece(
-    table: Table,
-    schema: SchemaRef,
-    positions: bool,
-    decoded: Decoded,
-    piece: Piece,
-) -> Result<RecordBatch> {
-    let cols: Vec<&str> = schema
+/// A filtered piece reads its other columns row by row when at most one
+/// row in this many passes.
+const TAKE_FRACTION: usize = 8;
+
+/// The piece's rows of the projected columns that pass the scan's filter;
+/// [`ROW_POSITION`], when projected, is computed from the fragment's first
+/// live row.
+async fn read_piece(scan: Arc<Scan>, piece: Piece) -> Result<RecordBatch> {
+    let cols: Vec<&str> = scan
+        .schema
         .fields()
         .iter()
         .map(|f| f.name().as_str())
-        .filter(|n| !positions || *n != ROW_POSITION)
+        .filter(|n| !scan.positions || *n != ROW_POSITION)
         .collect();
-    let data = if cols.is_empty() {
-        None
-    } else {
-        Some(read_columns(&table, &cols, decoded, piece).await?)
+    let start = || {
+        scan.table
+            .fragment_start(piece.fragment)
+            .map(|s| s + piece.offset as u64)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("fragment {} has no start", piece.fragment))
+            })
     };
-    if !positions {
-        return match data {
-            Some(batch) => Ok(batch),
-            None => {
-                let opts = RecordBatchOptions::new().with_row_count(Some(piece.rows));
-                Ok(RecordBatch::try_new_with_options(schema, vec![], &opts)?)
+    // The rows read, by their index in the piece, and the columns read.
+    let (hits, parts): (Option<Vec<u64>>, Vec<RecordBatch>) = match &scan.filter {
+        None if cols.is_empty() => (None, vec![]),
+        None => {
+            let batch = read_columns(&scan.table, &cols, &scan.decoded, piece).await?;
+            (None, vec![batch])
+        }
+        Some(filter) => {
+            let tested = read_columns(&scan.table, &filter.columns(), &scan.decoded, piece).await?;
+            let mask = filter.evaluate(&tested)?;
+            let hits: Vec<u64> = mask.values().set_indices().map(|i| i as u64).collect();
+            if hits.is_empty() {
+                return Ok(RecordBatch::new_empty(scan.schema.clone()));
             }
-        };
-    }
-    let rows = data.as_ref().map_or(piece.rows, RecordBatch::num_rows);
-    let start = table.fragment_start(piece.fragment).ok_or_else(|| {
-        DataFusionError::Internal(format!("fragment {} has no start", piece.fragment))
-    })? + piece.offset as u64;
-    let ids: ArrayRef = Arc::new(UInt64Array::from_iter_values(start..start + rows as u64));
-    let columns = schema
+            let rest: Vec<&str> = cols.iter().copied().filter(|c| !filter.reads(c)).collect();
+            let mut parts = vec![filter_record_batch(&tested, &mask)?];
+            if !rest.is_empty() {
+                parts.push(if hits.len() * TAKE_FRACTION <= piece.rows {
+                    let first = start()?;
+                    let rows: Vec<u64> = hits.iter().map(|h| first + h).collect();
+                    let taken = scan.table.take(&rows, Some(&rest)).await;
+                    taken.map_err(storage_err)?
+                } else {
+                    let all = read_columns(&scan.table, &rest, &scan.rest, piece).await?;
+                    filter_record_batch(&all, &mask)?
+                });
+            }
+            (Some(hits), parts)
+        }
+    };
+    let rows = match (&hits, parts.first()) {
+        (Some(h), _) => h.len(),
+        (None, Some(b)) => b.num_rows(),
+        (None, None) => piece.rows,
+    };
+    let ids: Option<ArrayRef> = match scan.positions {
+        false => None,
+        true => {
+            let first = start()?;
+            Some(Arc::new(match &hits {
+                Some(h) => UInt64Array::from_iter_values(h.iter().map(|i| first + i)),
+                None => UInt64Array::from_iter_values(first..first + rows as u64),
+            }))
+        }
+    };
+    let columns = scan
+        .schema
         .fields()
         .iter()
-        .map(|f| match &data {
-            _ if f.name() == ROW_POSITION => Ok(ids.clone()),
-            Some(batch) => batch.column_by_name(f.name()).cloned().ok_or_else(|| {
-                DataFusionError::Internal(format!("column {} was not read", f.name()))
-            }),
-            None => Err(DataFusionError::Internal("no columns were read".into())),
+        .map(|f| match &ids {
+            Some(ids) if f.name() == ROW_POSITION => Ok(ids.clone()),
+            _ => parts
+                .iter()
+                .find_map(|b| b.column_by_name(f.name()).cloned())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!("column {} was not read", f.name()))
+                }),
         })
         .collect::<Result<Vec<_>>>()?;
     let opts = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(schema, columns, &opts)?)
+    Ok(RecordBatch::try_new_with_options(
+        scan.schema.clone(),
+        columns,
+        &opts,
+    )?)
 }
 
 /// The piece's rows of columns `cols`, decoding its fragment unless another
@@ -175,10 +233,10 @@ async fn read_piece(
 async fn read_columns(
     table: &Table,
     cols: &[&str],
-    decoded: Decoded,
+    decoded: &Decoded,
     piece: Piece,
 ) -> Result<RecordBatch> {
-    let batch = match take_decoded(&decoded, &piece) {
+    let batch = match take_decoded(decoded, &piece) {
         Some(b) => b,
         None => {
             let b = table
@@ -202,28 +260,21 @@ async fn read_columns(
 
 impl PartitionStream for Partition {
     fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.scan.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let table = self.table.clone();
-        let schema = self.schema.clone();
-        let positions = self.positions;
+        let scan = self.scan.clone();
         let queue = self.queue.clone();
-        let decoded = self.decoded.clone();
         let next = move || queue.lock().ok().and_then(|mut q| q.pop_front());
         let stream = futures::stream::iter(std::iter::from_fn(next))
-            .map(move |piece| {
-                read_piece(
-                    table.clone(),
-                    schema.clone(),
-                    positions,
-                    decoded.clone(),
-                    piece,
-                )
-            })
-            .buffered(READ_AHEAD);
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+            .map(move |piece| read_piece(scan.clone(), piece))
+            .buffered(READ_AHEAD)
+            .try_filter(|b| futures::future::ready(b.num_rows() > 0));
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.scan.schema.clone(),
+            stream,
+        ))
     }
 }
 
@@ -243,11 +294,27 @@ impl TableProvider for StorageTable {
         TableType::Base
     }
 
+    /// Conditions on stored columns run inside the scan, exactly (see
+    /// `scan_filter`), so only the rows that pass are read whole.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let schema = self.table.schema();
+        Ok(filters
+            .iter()
+            .map(|f| match pushable(f, &schema) {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.schema();
@@ -255,11 +322,12 @@ impl TableProvider for StorageTable {
             Some(p) => Arc::new(schema.project(p)?),
             None => schema.clone(),
         };
+        let filter = ScanFilter::new(state, filters, &self.table.schema())?;
         let frags = &self.table.manifest().fragments;
         let mut ids: Vec<usize> = (0..frags.len())
             .filter(|i| frags[*i].live_rows() > 0)
             .collect();
-        if let Some(limit) = limit {
+        if let (Some(limit), None) = (limit, &filter) {
             // Only the leading fragments that hold the first `limit` rows.
             let mut rows = 0u64;
             let keep = ids
@@ -293,15 +361,19 @@ impl TableProvider for StorageTable {
             }
         }
         let queue: Queue = Arc::new(Mutex::new(pieces));
-        let decoded: Decoded = Arc::default();
+        let scan = Arc::new(Scan {
+            table: self.table.clone(),
+            schema: projected.clone(),
+            positions: self.positions,
+            filter,
+            decoded: Arc::default(),
+            rest: Arc::default(),
+        });
         let partitions: Vec<Arc<dyn PartitionStream>> = (0..parts)
             .map(|_| {
                 Arc::new(Partition {
-                    table: self.table.clone(),
-                    schema: projected.clone(),
-                    positions: self.positions,
+                    scan: scan.clone(),
                     queue: queue.clone(),
-                    decoded: decoded.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
