@@ -398,7 +398,8 @@ fn sum(values: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-fn sync() -> bool {
+/// Flushes dirty pages, so one workload's write-back does not slow the next.
+pub(crate) fn sync() -> bool {
     Command::new("sync").status().is_ok_and(|s| s.success())
 }
 

@@ -421,7 +421,7 @@ impl Remote {
             table: table.to_string(),
             tx: Some(tx),
             complete,
-            encoder: Encoder::new(),
+            encoder: Box::default(),
             request: Some(Box::new((req, path))),
             sent: None,
         }
@@ -464,7 +464,8 @@ pub struct Upload {
     table: String,
     tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
     complete: Arc<AtomicBool>,
-    encoder: Encoder,
+    /// Boxed, as the request is: its writer is large.
+    encoder: Box<Encoder>,
     /// Boxed: a request builder is large, and a writer is moved around.
     request: Option<Box<(RequestBuilder, String)>>,
     sent: Option<tokio::task::JoinHandle<Result<bytes::Bytes>>>,
