@@ -410,7 +410,7 @@ impl Remote {
         let path = self.ws_path(&format!(
             "/tables/{table}/rows?mode={mode}&commit_every={commit_every}"
         ));
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(UPLOAD_QUEUE);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(UPLOAD_QUEUE);
         let complete = Arc::new(AtomicBool::new(false));
         let body = upload_body(rx, complete.clone());
         let req = self
@@ -435,25 +435,33 @@ const UPLOAD_QUEUE: usize = 4;
 /// to answer once they are all sent (it merges the upload's files then).
 const UPLOAD_STALL: Duration = Duration::from_secs(600);
 
-/// An upload's body: the queued messages, ending cleanly only once
-/// [`Upload::finish`] or [`Upload::abort`] marked it so. An upload dropped
-/// before that ends its body with an error, so the server sees a broken
-/// upload and commits nothing more of it.
+/// An upload's body: the queued messages' chunks, ending cleanly only
+/// once [`Upload::finish`] or [`Upload::abort`] marked it so. An upload
+/// dropped before that ends its body with an error, so the server sees a
+/// broken upload and commits nothing more of it.
 fn upload_body(
-    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    rx: tokio::sync::mpsc::Receiver<Vec<bytes::Bytes>>,
     complete: Arc<AtomicBool>,
-) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
-    futures::stream::unfold(Some(rx), move |rx| {
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> {
+    let chunks = std::collections::VecDeque::new();
+    futures::stream::unfold(Some((rx, chunks)), move |state| {
         let complete = complete.clone();
         async move {
-            let mut rx = rx?;
-            match rx.recv().await {
-                Some(bytes) => Some((Ok(bytes), Some(rx))),
-                None if complete.load(Ordering::Acquire) => None,
-                None => Some((
-                    Err(std::io::Error::other("the ingest stopped before its end")),
-                    None,
-                )),
+            let (mut rx, mut chunks) = state?;
+            loop {
+                if let Some(chunk) = chunks.pop_front() {
+                    return Some((Ok(chunk), Some((rx, chunks))));
+                }
+                match rx.recv().await {
+                    Some(message) => chunks.extend(message),
+                    None if complete.load(Ordering::Acquire) => return None,
+                    None => {
+                        return Some((
+                            Err(std::io::Error::other("the ingest stopped before its end")),
+                            None,
+                        ))
+                    }
+                }
             }
         }
     })
@@ -462,9 +470,9 @@ fn upload_body(
 /// Rows on their way to a server in one streamed request.
 pub struct Upload {
     table: String,
-    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>>,
     complete: Arc<AtomicBool>,
-    /// Boxed, as the request is: its writer is large.
+    /// Boxed, as the request is: the encoder is large.
     encoder: Box<Encoder>,
     /// Boxed: a request builder is large, and a writer is moved around.
     request: Option<Box<(RequestBuilder, String)>>,
@@ -495,7 +503,7 @@ impl Upload {
         Ok(())
     }
 
-    async fn queue(&mut self, bytes: Vec<u8>) -> Result<()> {
+    async fn queue(&mut self, bytes: Vec<bytes::Bytes>) -> Result<()> {
         self.response();
         let Some(tx) = &self.tx else {
             return Ok(());

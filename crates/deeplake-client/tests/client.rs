@@ -938,20 +938,35 @@ fn uploads_decode_from_chunks_and_end_only_at_their_marker() {
     use deeplake_client::ErrorKind;
     use futures::StreamExt;
 
-    let batch = |lo: i64| {
-        arrow_array::RecordBatch::try_from_iter([(
+    // Slices of one larger batch, as an ingest sends them: each message
+    // holds its own rows only.
+    let all = arrow_array::RecordBatch::try_from_iter([
+        (
             "n",
-            Arc::new(Int64Array::from_iter_values(lo..lo + 1000)) as ArrayRef,
-        )])
-        .unwrap()
-    };
+            Arc::new(Int64Array::from_iter_values(0..10_000)) as ArrayRef,
+        ),
+        (
+            "s",
+            Arc::new(arrow_array::StringArray::from_iter_values(
+                (0..10_000).map(|i| format!("row {i}")),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let batch = |lo: i64| all.slice(lo as usize, 1000);
     let mut enc = Encoder::new();
     let mut bytes = vec![];
     for lo in [0, 1000, 2000] {
-        bytes.extend(enc.batch(&batch(lo)).unwrap());
+        let message: Vec<u8> = enc.batch(&batch(lo)).unwrap().concat();
+        assert!(
+            message.len() < 40_000,
+            "{} bytes for 1000 rows",
+            message.len()
+        );
+        bytes.extend(message);
     }
     let body = bytes.clone();
-    bytes.extend(enc.finish().unwrap());
+    bytes.extend(enc.finish().unwrap().concat());
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -969,17 +984,9 @@ fn uploads_decode_from_chunks_and_end_only_at_their_marker() {
     };
     for chunk in [7, 4096, bytes.len()] {
         let out = decode(bytes.clone(), chunk, false, 1 << 20);
-        let rows: Vec<i64> = out
-            .iter()
-            .map(|b| {
-                b.as_ref()
-                    .unwrap()
-                    .column(0)
-                    .as_primitive::<Int64Type>()
-                    .value(0)
-            })
-            .collect();
-        assert_eq!(rows, vec![0, 1000, 2000], "chunks of {chunk}");
+        let got: Vec<_> = out.iter().map(|b| b.as_ref().unwrap().clone()).collect();
+        let want: Vec<_> = [0, 1000, 2000].map(batch).to_vec();
+        assert_eq!(got, want, "chunks of {chunk}");
     }
     // Without the marker: the three batches, then the error.
     let out = decode(body.clone(), 4096, false, 1 << 20);
