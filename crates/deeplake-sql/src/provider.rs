@@ -142,6 +142,11 @@ fn take_decoded(decoded: &Decoded, piece: &Piece) -> Option<RecordBatch> {
 /// row in this many passes.
 const TAKE_FRACTION: usize = 8;
 
+/// The positions (from `first`) of the rows `mask` passes.
+fn passing(mask: &BooleanArray, first: u64) -> impl Iterator<Item = u64> + '_ {
+    mask.values().set_indices().map(move |i| first + i as u64)
+}
+
 /// The piece's rows of the projected columns that pass the scan's filter;
 /// [`ROW_POSITION`], when projected, is computed from the fragment's first
 /// live row.
@@ -161,26 +166,34 @@ async fn read_piece(scan: Arc<Scan>, piece: Piece) -> Result<RecordBatch> {
                 DataFusionError::Internal(format!("fragment {} has no start", piece.fragment))
             })
     };
-    // The rows read, by their index in the piece, and the columns read.
-    let (hits, parts): (Option<Vec<u64>>, Vec<RecordBatch>) = match &scan.filter {
-        None if cols.is_empty() => (None, vec![]),
+    // The columns read, and (with a filter) which of the piece's rows they
+    // hold.
+    let (parts, mask): (Vec<RecordBatch>, Option<BooleanArray>) = match &scan.filter {
+        None if cols.is_empty() => (vec![], None),
         None => {
             let batch = read_columns(&scan.table, &cols, &scan.decoded, piece).await?;
-            (None, vec![batch])
+            (vec![batch], None)
         }
         Some(filter) => {
             let tested = read_columns(&scan.table, &filter.columns(), &scan.decoded, piece).await?;
             let mask = filter.evaluate(&tested)?;
-            let hits: Vec<u64> = mask.values().set_indices().map(|i| i as u64).collect();
-            if hits.is_empty() {
+            let count = mask.true_count();
+            if count == 0 {
                 return Ok(RecordBatch::new_empty(scan.schema.clone()));
             }
+            let mut parts = vec![];
+            // Of the filter's columns, only those shown are kept.
+            let schema = tested.schema();
+            let shown: Vec<usize> = (0..tested.num_columns())
+                .filter(|i| cols.contains(&schema.field(*i).name().as_str()))
+                .collect();
+            if !shown.is_empty() {
+                parts.push(filter_record_batch(&tested.project(&shown)?, &mask)?);
+            }
             let rest: Vec<&str> = cols.iter().copied().filter(|c| !filter.reads(c)).collect();
-            let mut parts = vec![filter_record_batch(&tested, &mask)?];
             if !rest.is_empty() {
-                parts.push(if hits.len() * TAKE_FRACTION <= piece.rows {
-                    let first = start()?;
-                    let rows: Vec<u64> = hits.iter().map(|h| first + h).collect();
+                parts.push(if count * TAKE_FRACTION <= mask.len() {
+                    let rows: Vec<u64> = passing(&mask, start()?).collect();
                     let taken = scan.table.take(&rows, Some(&rest)).await;
                     taken.map_err(storage_err)?
                 } else {
@@ -188,11 +201,11 @@ async fn read_piece(scan: Arc<Scan>, piece: Piece) -> Result<RecordBatch> {
                     filter_record_batch(&all, &mask)?
                 });
             }
-            (Some(hits), parts)
+            (parts, Some(mask))
         }
     };
-    let rows = match (&hits, parts.first()) {
-        (Some(h), _) => h.len(),
+    let rows = match (&mask, parts.first()) {
+        (Some(m), _) => m.true_count(),
         (None, Some(b)) => b.num_rows(),
         (None, None) => piece.rows,
     };
@@ -200,8 +213,8 @@ async fn read_piece(scan: Arc<Scan>, piece: Piece) -> Result<RecordBatch> {
         false => None,
         true => {
             let first = start()?;
-            Some(Arc::new(match &hits {
-                Some(h) => UInt64Array::from_iter_values(h.iter().map(|i| first + i)),
+            Some(Arc::new(match &mask {
+                Some(m) => UInt64Array::from_iter_values(passing(m, first)),
                 None => UInt64Array::from_iter_values(first..first + rows as u64),
             }))
         }
