@@ -14,6 +14,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use deeplake_client::Client;
 
+/// The server takes each upload message into a fresh buffer of a few
+/// megabytes; glibc's allocator hands such buffers back to the kernel when
+/// freed, so every message paid for page faults and zeroing again.
+/// jemalloc keeps freed pages for seconds before it returns them.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "deeplake",

@@ -409,11 +409,11 @@ async fn ingest_rows(
     };
     opts.validate()?;
     let limit = state.settings.max_body_bytes;
-    let mut chunks = body.into_data_stream();
-    let written = ws
-        .ingest_stream(&name, mode, decode_chunks(&mut chunks, limit), opts)
-        .await;
-    if written.is_err() {
+    let (batches, reader) = read_ahead(body, limit);
+    let written = ws.ingest_stream(&name, mode, batches, opts).await;
+    // The reader stops at its next message once the writer is gone.
+    let chunks = reader.await;
+    if let (Err(_), Ok(mut chunks)) = (&written, chunks) {
         // So the client reads the answer, not a reset connection.
         crate::limits::drain(&mut chunks, limit).await;
     }
@@ -424,6 +424,42 @@ async fn ingest_rows(
         "dataset_path": ws.dataset_path(&name),
     });
     Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Upload messages decoded ahead of the writer, so that receiving and
+/// decoding the next ones overlaps writing this one (a writer otherwise
+/// leaves the socket unread while it writes).
+const READ_AHEAD: usize = 2;
+
+/// An upload's batches, read and decoded by a task of their own at most
+/// [`READ_AHEAD`] messages ahead; the task ends at the upload's end, at its
+/// first error, or when the batches are dropped, and hands back the rest of
+/// the body.
+fn read_ahead(
+    body: axum::body::Body,
+    limit: usize,
+) -> (
+    impl futures::Stream<Item = deeplake_client::Result<arrow_array::RecordBatch>>,
+    tokio::task::JoinHandle<axum::body::BodyDataStream>,
+) {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(async move {
+        let mut chunks = body.into_data_stream();
+        {
+            let mut batches = std::pin::pin!(decode_chunks(&mut chunks, limit));
+            while let Some(b) = batches.next().await {
+                let failed = b.is_err();
+                if tx.send(b).await.is_err() || failed {
+                    break;
+                }
+            }
+        }
+        chunks
+    });
+    let batches =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    (batches, reader)
 }
 
 /// A table's files, read-only, with HTTP ranges (`bytes=a-b`, `a-`, `-n`):
