@@ -219,10 +219,13 @@ impl ClientError {
 impl From<StorageError> for ClientError {
     fn from(e: StorageError) -> Self {
         let kind = match &e {
-            StorageError::TableNotFound(_) | StorageError::VersionNotFound { .. } => {
-                ErrorKind::NotFound
-            }
-            StorageError::TableExists(_) | StorageError::Conflict(_) => ErrorKind::Conflict,
+            StorageError::TableNotFound(_)
+            | StorageError::VersionNotFound { .. }
+            | StorageError::IndexNotFound(_) => ErrorKind::NotFound,
+            StorageError::TableExists(_)
+            | StorageError::Conflict(_)
+            | StorageError::IndexExists(_)
+            | StorageError::IndexConflict(_) => ErrorKind::Conflict,
             StorageError::Corrupt(_) => ErrorKind::Corrupt,
             StorageError::SchemaMismatch(_) | StorageError::RowOutOfRange { .. } => {
                 ErrorKind::BadInput

@@ -16,6 +16,13 @@ pub enum StorageError {
     /// A concurrent commit changed fragments this operation depends on.
     #[error("Concurrent commit conflict: {0}")]
     Conflict(String),
+    #[error("Index '{0}' already exists")]
+    IndexExists(String),
+    #[error("Index '{0}' does not exist")]
+    IndexNotFound(String),
+    /// One index per column.
+    #[error("{0}")]
+    IndexConflict(String),
     #[error("Row {row} is out of range for a table of {len} rows")]
     RowOutOfRange { row: u64, len: u64 },
     #[error("Corrupt table data: {0}")]

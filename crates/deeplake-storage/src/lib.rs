@@ -12,7 +12,7 @@ mod trim;
 
 pub use error::{Result, StorageError};
 pub use location::{Location, ObjectRead};
-pub use manifest::{FileSpan, Fragment, Manifest};
+pub use manifest::{FileSpan, Fragment, IndexMeta, IndexSegment, Manifest};
 pub use names::{invalid_reason, MAX_NAME_LEN};
 pub use table::Table;
 pub use trim::trimmed;

@@ -7,6 +7,16 @@
 //! on it and tries the next number. Data files are written before the
 //! manifest that names them, so a crash at any instant leaves the last
 //! committed version intact and only unreferenced files behind.
+//!
+//! Indexes ride in the manifest too ([`IndexMeta`]). Their invariant: an
+//! index answers only for the fragments its segments list that are live in
+//! the same manifest, naming rows as (fragment id, local row). A fragment's
+//! id never changes while its rows keep their places (a delete only adds
+//! deletion ranges, which readers skip), and every rewrite that moves rows
+//! gives the new fragments new ids, so no commit can leave an index
+//! pointing at rows that changed: rows of live fragments no segment lists
+//! (appended after the build, or compacted) are simply unindexed, for
+//! readers to scan exactly until a new segment covers them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,9 +27,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
 
-/// The table format this build writes and the newest it reads (2: a
-/// fragment may be a byte range of a data file it shares with others).
-pub const FORMAT: u32 = 2;
+/// The newest table format this build reads. Format 2: a fragment may be
+/// a byte range of a data file it shares with others. Format 3: the
+/// manifest lists indexes. A manifest without indexes is still written as
+/// format 2, so builds that predate indexes keep reading such tables; one
+/// with indexes is refused by them rather than rewritten without its
+/// indexes.
+pub const FORMAT: u32 = 3;
+const FORMAT_WITHOUT_INDEXES: u32 = 2;
 
 /// One immutable run of rows in a data file, and which of them are deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +113,65 @@ pub fn to_ranges(rows: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
     out
 }
 
+/// A secondary index: its definition, and the immutable files that hold
+/// it, in segments that each cover a set of fragments (see the module's
+/// invariant). Index files live under the table's `index/<segment id>/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    pub name: String,
+    /// The indexed columns: one, or two for a hybrid index.
+    pub columns: Vec<String>,
+    /// The index type as the SQL names it (`bm25`, `clustered`, ...).
+    pub index_type: String,
+    /// Build parameters (`dimension`, a partition count, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub segments: Vec<IndexSegment>,
+}
+
+/// One build of an index over some fragments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSegment {
+    /// Unique name (a UUID): the directory under `index/` of its files.
+    pub id: String,
+    pub files: Vec<String>,
+    /// Ids of the fragments whose rows the segment indexes.
+    pub fragments: Vec<String>,
+}
+
+impl IndexMeta {
+    /// Whether fragment `id` is covered by one of the segments.
+    pub fn covers(&self, id: &str) -> bool {
+        self.segments
+            .iter()
+            .any(|s| s.fragments.iter().any(|f| f == id))
+    }
+
+    /// The index with only the segments' fragments that are in `live`;
+    /// segments left with none are dropped (their files stay for older
+    /// versions).
+    fn pruned(&self, live: &[Fragment]) -> IndexMeta {
+        let alive = |id: &String| live.iter().any(|f| &f.id == id);
+        let segments = self
+            .segments
+            .iter()
+            .filter_map(|s| {
+                let fragments: Vec<String> =
+                    s.fragments.iter().filter(|f| alive(f)).cloned().collect();
+                (!fragments.is_empty()).then(|| IndexSegment {
+                    fragments,
+                    ..s.clone()
+                })
+            })
+            .collect();
+        IndexMeta {
+            segments,
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// Layout version of the table format that wrote this manifest.
@@ -108,6 +182,14 @@ pub struct Manifest {
     pub fragments: Vec<Fragment>,
     pub timestamp_ms: u64,
     pub operation: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexMeta>,
+}
+
+impl Manifest {
+    pub fn index(&self, name: &str) -> Option<&IndexMeta> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
 }
 
 /// What a commit changes, replayable on top of a newer manifest.
@@ -130,6 +212,19 @@ pub enum Transaction {
         groups: Vec<RewriteGroup>,
         operation: &'static str,
     },
+    /// Defines an index (with the segments already built, if any).
+    CreateIndex {
+        index: IndexMeta,
+    },
+    DropIndex {
+        name: String,
+    },
+    /// Adds segments to an index: the rows committed since its last build.
+    /// Fragments rewritten meanwhile are left out of them.
+    AddIndexSegments {
+        name: String,
+        segments: Vec<IndexSegment>,
+    },
 }
 
 /// Fragments read by a rewrite and what stands in their place.
@@ -150,6 +245,7 @@ impl Transaction {
     /// The manifest this transaction makes on top of `latest` (None: table is new).
     fn apply(&self, latest: Option<&Manifest>) -> Result<Manifest> {
         let version = latest.map_or(1, |m| m.version + 1);
+        let mut indexes = latest.map(|m| m.indexes.clone()).unwrap_or_default();
         let (schema, fragments, operation) = match (self, latest) {
             (Transaction::Create { schema }, None) => (schema.clone(), vec![], "create"),
             (Transaction::Create { .. }, Some(_)) => {
@@ -167,6 +263,18 @@ impl Transaction {
                 (m.schema.clone(), all, "append")
             }
             (Transaction::Overwrite { schema, fragments }, Some(_)) => {
+                // Definitions whose columns keep their types stay, to be
+                // built again over the new rows.
+                indexes.retain(|i| {
+                    i.columns.iter().all(|c| {
+                        let now = schema.field_with_name(c).ok();
+                        let before = latest.and_then(|m| m.schema.field_with_name(c).ok());
+                        matches!((now, before), (Some(a), Some(b)) if a.data_type() == b.data_type())
+                    })
+                });
+                for i in &mut indexes {
+                    i.segments.clear();
+                }
                 (schema.clone(), fragments.clone(), "overwrite")
             }
             (Transaction::Rewrite { groups, operation }, Some(m)) => {
@@ -191,16 +299,69 @@ impl Transaction {
                 }
                 (m.schema.clone(), all, *operation)
             }
+            (Transaction::CreateIndex { index }, Some(m)) => {
+                check_new_index(index, m)?;
+                indexes.push(index.clone());
+                (m.schema.clone(), m.fragments.clone(), "create_index")
+            }
+            (Transaction::DropIndex { name }, Some(m)) => {
+                if m.index(name).is_none() {
+                    return Err(StorageError::IndexNotFound(name.clone()));
+                }
+                indexes.retain(|i| &i.name != name);
+                (m.schema.clone(), m.fragments.clone(), "drop_index")
+            }
+            (Transaction::AddIndexSegments { name, segments }, Some(m)) => {
+                let index = indexes
+                    .iter_mut()
+                    .find(|i| &i.name == name)
+                    .ok_or_else(|| StorageError::IndexNotFound(name.clone()))?;
+                index.segments.extend(segments.iter().cloned());
+                (m.schema.clone(), m.fragments.clone(), "index")
+            }
         };
+        let indexes: Vec<IndexMeta> = indexes.iter().map(|i| i.pruned(&fragments)).collect();
         Ok(Manifest {
-            format: FORMAT,
+            format: match indexes.is_empty() {
+                true => FORMAT_WITHOUT_INDEXES,
+                false => FORMAT,
+            },
             version,
             schema,
             fragments,
             timestamp_ms: now_ms(),
             operation: operation.into(),
+            indexes,
         })
     }
+}
+
+/// An index may be added when its name is new, its columns exist, and no
+/// other index covers any of them (one index per column, as the
+/// reference has it).
+fn check_new_index(index: &IndexMeta, m: &Manifest) -> Result<()> {
+    if m.index(&index.name).is_some() {
+        return Err(StorageError::IndexExists(index.name.clone()));
+    }
+    for c in &index.columns {
+        if m.schema.field_with_name(c).is_err() {
+            return Err(StorageError::SchemaMismatch(format!(
+                "column '{c}' does not exist"
+            )));
+        }
+        if let Some(other) = m.indexes.iter().find(|i| i.columns.contains(c)) {
+            return Err(StorageError::IndexConflict(
+                match other.index_type == index.index_type {
+                    true => format!("column '{c}' already has index '{}'", other.name),
+                    false => format!(
+                        "Conflicting index types for column '{c}': '{}' has type {}, not {}",
+                        other.name, other.index_type, index.index_type
+                    ),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Schemas are compatible for appends when names and types match, in order.

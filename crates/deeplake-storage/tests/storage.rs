@@ -610,3 +610,158 @@ async fn schemas_are_stored_as_arrow_ipc_and_damage_is_an_error() {
     let r = loc.open_table("t").await;
     assert!(matches!(r, Err(StorageError::Corrupt(_))), "{:?}", r.err());
 }
+
+fn index_on(name: &str, column: &str, index_type: &str) -> deeplake_storage::IndexMeta {
+    deeplake_storage::IndexMeta {
+        name: name.into(),
+        columns: vec![column.into()],
+        index_type: index_type.into(),
+        params: Default::default(),
+        segments: vec![],
+    }
+}
+
+fn segment_over(t: &Table, id: &str) -> deeplake_storage::IndexSegment {
+    deeplake_storage::IndexSegment {
+        id: id.into(),
+        files: vec!["postings".into()],
+        fragments: t
+            .manifest()
+            .fragments
+            .iter()
+            .map(|f| f.id.clone())
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn indexes_ride_in_the_manifest_and_never_cover_rewritten_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    for loc in locations(dir.path()) {
+        indexes_in_the_manifest(loc).await;
+    }
+}
+
+async fn indexes_in_the_manifest(loc: Location) {
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    for k in 0..4 {
+        t.append(&batch(k * 50, 50)).await.unwrap();
+    }
+    // Files first, then the commit that names them.
+    t.put_index_file("s1", "postings", bytes::Bytes::from_static(b"abc"))
+        .await
+        .unwrap();
+    let mut idx = index_on("t_text", "text", "bm25");
+    idx.segments.push(segment_over(&t, "s1"));
+    t.create_index(idx).await.unwrap();
+    assert_eq!(t.unindexed(t.index("t_text").unwrap()), Vec::<usize>::new());
+    assert_eq!(
+        &t.get_index_file("s1", "postings").await.unwrap()[..],
+        b"abc"
+    );
+
+    // Names, columns and the one-index-per-column rule.
+    let err = t.create_index(index_on("t_text", "emb", "clustered")).await;
+    assert!(
+        matches!(err, Err(StorageError::IndexExists(ref n)) if n == "t_text"),
+        "{err:?}"
+    );
+    let err = t.create_index(index_on("other", "text", "inverted")).await;
+    assert!(
+        matches!(err, Err(StorageError::IndexConflict(ref m)) if m.contains("Conflicting index types for column 'text'")),
+        "{err:?}"
+    );
+    let err = t.create_index(index_on("x", "nope", "bm25")).await;
+    assert!(
+        matches!(err, Err(StorageError::SchemaMismatch(_))),
+        "{err:?}"
+    );
+    assert!(t.get_index_file("s1", "../x").await.is_err());
+    assert!(matches!(
+        t.get_index_file("s9", "postings").await,
+        Err(StorageError::Corrupt(_))
+    ));
+
+    // An append leaves the new fragment unindexed; a delete keeps coverage
+    // (the fragment keeps its id and rows); a reopened table sees the same.
+    t.append(&batch(200, 50)).await.unwrap();
+    let idx = t.index("t_text").unwrap().clone();
+    assert_eq!(t.unindexed(&idx), vec![4]);
+    t.delete_where(|b| {
+        let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        Ok(ids.iter().map(|v| v.map(|x| x == 10)).collect())
+    })
+    .await
+    .unwrap();
+    let reopened = loc.open_table("t").await.unwrap();
+    assert_eq!(
+        reopened.unindexed(reopened.index("t_text").unwrap()),
+        vec![4]
+    );
+    let before_compaction = t.version();
+
+    // Compaction gives the rows new fragments: none is covered any more,
+    // and the segment, left with no live fragment, leaves the manifest.
+    t.compact(1000).await.unwrap();
+    let idx = t.index("t_text").unwrap();
+    assert!(idx.segments.is_empty(), "{idx:?}");
+    assert_eq!(t.unindexed(idx).len(), t.manifest().fragments.len());
+    // The version before still has its segment (and its file).
+    let old = t.checkout(before_compaction).await.unwrap();
+    assert_eq!(old.index("t_text").unwrap().segments.len(), 1);
+
+    // Catching up covers the compacted rows; a segment naming a fragment
+    // that is not live keeps only the live ones.
+    let mut seg = segment_over(&t, "s2");
+    seg.fragments.push("gone".into());
+    t.add_index_segments("t_text", vec![seg]).await.unwrap();
+    let idx = t.index("t_text").unwrap();
+    assert!(t.unindexed(idx).is_empty());
+    assert!(!idx.segments[0].fragments.contains(&"gone".to_string()));
+    let err = t.add_index_segments("nope", vec![]).await;
+    assert!(
+        matches!(err, Err(StorageError::IndexNotFound(_))),
+        "{err:?}"
+    );
+
+    // An overwrite keeps definitions whose columns keep their types, with
+    // no segments; dropping works once.
+    t.create_index(index_on("t_emb", "emb", "clustered"))
+        .await
+        .unwrap();
+    let f = t.write_fragment(&batch(0, 10)).await.unwrap();
+    t.commit_overwrite(schema(), vec![f]).await.unwrap();
+    let names: Vec<&str> = t.indexes().iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["t_text", "t_emb"]);
+    assert!(t.indexes().iter().all(|i| i.segments.is_empty()));
+    t.drop_index("t_text").await.unwrap();
+    let err = t.drop_index("t_text").await;
+    assert!(
+        matches!(err, Err(StorageError::IndexNotFound(_))),
+        "{err:?}"
+    );
+    assert_eq!(t.indexes().len(), 1);
+    t.drop_index("t_emb").await.unwrap();
+    assert_eq!(all_ids(&t).await, (0..10).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn manifests_with_indexes_are_format_3_and_without_stay_format_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::local(dir.path()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    t.append(&batch(0, 10)).await.unwrap();
+    let read = |v: u64| {
+        let p = dir.path().join(format!("t/_versions/{v:020}.json"));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(read(t.version())["format"], 2);
+    assert!(read(t.version()).get("indexes").is_none());
+    t.create_index(index_on("i", "id", "inverted"))
+        .await
+        .unwrap();
+    assert_eq!(read(t.version())["format"], 3);
+    assert_eq!(read(t.version())["indexes"][0]["index_type"], "inverted");
+    t.drop_index("i").await.unwrap();
+    assert_eq!(read(t.version())["format"], 2);
+}

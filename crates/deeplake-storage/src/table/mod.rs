@@ -2,11 +2,13 @@
 //! random row reads, appends, deletes and compaction.
 //!
 //! Layout under the table directory:
-//! `_versions/<v>.json` (manifests), `_latest` (hint), `data/<uuid>.dlf`.
-//! Reads live in `read`, deletes and compaction in `rewrite`, the shared
-//! local data files in `datafile`.
+//! `_versions/<v>.json` (manifests), `_latest` (hint), `data/<uuid>.dlf`,
+//! `index/<segment uuid>/<file>`. Reads live in `read`, deletes and
+//! compaction in `rewrite`, the shared local data files in `datafile`,
+//! index definitions and files in `index`.
 
 mod datafile;
+mod index;
 mod read;
 mod rewrite;
 
