@@ -28,7 +28,7 @@ use futures::{FutureExt, TryStreamExt};
 
 use crate::catalog::{information_schema, WorkspaceSchema, INFORMATION_SCHEMA, SCHEMA};
 use crate::error::{Result, SqlError};
-use crate::functions::bm25::{score_texts, Bm25Query, CorpusStats};
+use crate::functions::bm25::score_texts;
 use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
@@ -37,6 +37,7 @@ use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
 };
+use deeplake_index::bm25::{Bm25Query, CorpusStats};
 
 const CATALOG: &str = "deeplake";
 
@@ -467,7 +468,9 @@ impl Engine {
         let mut stats = CorpusStats::default();
         let mut scan = table.scan(Some(&[column]))?;
         while let Some(batch) = scan.try_next().await? {
-            stats.add(batch.column(0))?;
+            stats
+                .add(batch.column(0))
+                .map_err(datafusion::error::DataFusionError::from)?;
         }
         let stats = Arc::new(stats);
         if let Ok(mut m) = self.stats.lock() {

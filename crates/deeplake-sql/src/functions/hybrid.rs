@@ -18,10 +18,11 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float32Array};
 use datafusion::common::{exec_err, plan_err, Result};
 
-use super::bm25::{score_texts, Bm25Query};
+use super::bm25::score_texts;
 use super::bound::RowScorer;
-use super::kernel;
 use super::vector::Vectors;
+use deeplake_index::bm25::Bm25Query;
+use deeplake_index::kernel;
 
 /// The RRF constant from the original paper (Cormack et al., 2009).
 const RRF_K: f64 = 60.0;

@@ -4,7 +4,6 @@ pub mod bm25;
 pub mod bound;
 pub mod hybrid;
 pub mod json;
-pub mod kernel;
 pub mod sync;
 pub mod vector;
 

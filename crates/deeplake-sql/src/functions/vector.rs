@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::kernel;
+use deeplake_index::kernel;
 
 fn item() -> FieldRef {
     Arc::new(Field::new("item", DataType::Float32, true))
