@@ -3,10 +3,9 @@
 //! loopback (this binary, started as a subprocess), in one run.
 //!
 //! Figures: ingest rows/s (remote against embedded, best of rounds in
-//! alternating order), point query and
-//! top-10 vector query round trips (p50, p99, and the server's overhead
-//! over the embedded call), and throughput with concurrent clients for a
-//! bounded time, counting errors.
+//! alternating order), point query and top-10 vector query round trips
+//! (p50, p99, and the server's overhead over the embedded call), and
+//! throughput with concurrent clients for a bounded time, counting errors.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

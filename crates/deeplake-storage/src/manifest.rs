@@ -18,6 +18,7 @@
 //! (appended after the build, or compacted) are simply unindexed, for
 //! readers to scan exactly until a new segment covers them.
 
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow_schema::{Schema, SchemaRef};
@@ -141,24 +142,20 @@ pub struct IndexSegment {
 }
 
 impl IndexMeta {
-    /// Whether fragment `id` is covered by one of the segments.
-    pub fn covers(&self, id: &str) -> bool {
-        self.segments
-            .iter()
-            .any(|s| s.fragments.iter().any(|f| f == id))
-    }
-
     /// The index with only the segments' fragments that are in `live`;
     /// segments left with none are dropped (their files stay for older
     /// versions).
-    fn pruned(&self, live: &[Fragment]) -> IndexMeta {
-        let alive = |id: &String| live.iter().any(|f| &f.id == id);
+    fn pruned(&self, live: &HashSet<&str>) -> IndexMeta {
         let segments = self
             .segments
             .iter()
             .filter_map(|s| {
-                let fragments: Vec<String> =
-                    s.fragments.iter().filter(|f| alive(f)).cloned().collect();
+                let fragments: Vec<String> = s
+                    .fragments
+                    .iter()
+                    .filter(|f| live.contains(f.as_str()))
+                    .cloned()
+                    .collect();
                 (!fragments.is_empty()).then(|| IndexSegment {
                     fragments,
                     ..s.clone()
@@ -262,14 +259,15 @@ impl Transaction {
                 all.extend(fragments.iter().cloned());
                 (m.schema.clone(), all, "append")
             }
-            (Transaction::Overwrite { schema, fragments }, Some(_)) => {
+            (Transaction::Overwrite { schema, fragments }, Some(m)) => {
                 // Definitions whose columns keep their types stay, to be
                 // built again over the new rows.
                 indexes.retain(|i| {
                     i.columns.iter().all(|c| {
-                        let now = schema.field_with_name(c).ok();
-                        let before = latest.and_then(|m| m.schema.field_with_name(c).ok());
-                        matches!((now, before), (Some(a), Some(b)) if a.data_type() == b.data_type())
+                        match (schema.field_with_name(c), m.schema.field_with_name(c)) {
+                            (Ok(a), Ok(b)) => a.data_type() == b.data_type(),
+                            _ => false,
+                        }
                     })
                 });
                 for i in &mut indexes {
@@ -320,7 +318,12 @@ impl Transaction {
                 (m.schema.clone(), m.fragments.clone(), "index")
             }
         };
-        let indexes: Vec<IndexMeta> = indexes.iter().map(|i| i.pruned(&fragments)).collect();
+        // Most commits are appends to tables without indexes: the set of
+        // live ids is made only when a segment lists fragments.
+        if indexes.iter().any(|i| !i.segments.is_empty()) {
+            let live: HashSet<&str> = fragments.iter().map(|f| f.id.as_str()).collect();
+            indexes = indexes.iter().map(|i| i.pruned(&live)).collect();
+        }
         Ok(Manifest {
             format: match indexes.is_empty() {
                 true => FORMAT_WITHOUT_INDEXES,

@@ -25,8 +25,13 @@ impl Table {
     /// Positions of the live fragments no segment of `index` covers: the
     /// rows a reader scans exactly besides what the index answers.
     pub fn unindexed(&self, index: &IndexMeta) -> Vec<usize> {
+        let covered: std::collections::HashSet<&str> = index
+            .segments
+            .iter()
+            .flat_map(|s| s.fragments.iter().map(String::as_str))
+            .collect();
         (0..self.manifest.fragments.len())
-            .filter(|&i| !index.covers(&self.manifest.fragments[i].id))
+            .filter(|&i| !covered.contains(self.manifest.fragments[i].id.as_str()))
             .collect()
     }
 
