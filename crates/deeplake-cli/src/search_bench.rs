@@ -40,7 +40,7 @@ impl Baselines {
         }
     }
 
-    fn run(&self, args: &[String], one_thread: bool) -> Option<serde_json::Value> {
+    pub(crate) fn run(&self, args: &[String], one_thread: bool) -> Option<serde_json::Value> {
         let mut cmd = Command::new(self.python.as_ref()?);
         cmd.arg(&self.script).args(args);
         if one_thread {
@@ -57,12 +57,12 @@ impl Baselines {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn embedding_array(m: &Matrix) -> ArrayRef {
+pub(crate) fn embedding_array(m: &Matrix) -> ArrayRef {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     Arc::new(FixedSizeListArray::new(
         item,
@@ -84,7 +84,7 @@ fn random_matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
 }
 
 /// Our exact top-k through SQL: per-query latencies (ms) and result ids.
-fn our_topk(
+pub(crate) fn our_topk(
     client: &Client,
     table: &str,
     queries: &Matrix,

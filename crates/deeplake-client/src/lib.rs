@@ -42,6 +42,7 @@
 mod client;
 mod dataset;
 mod error;
+mod indexes;
 mod ingest;
 pub mod ipc;
 mod query;
@@ -66,6 +67,7 @@ pub use deeplake_storage::MAX_NAME_LEN;
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};
 pub use error::{ClientError, ErrorClass, ErrorKind, Result};
+pub use indexes::canonical_index_type;
 pub use ingest::Mode;
 pub use query::TableQuery;
 pub use workspace::{check_name, check_table_name, ColumnInfo, TableInfo, Target, Workspace};

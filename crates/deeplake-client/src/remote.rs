@@ -342,6 +342,12 @@ impl Remote {
                         name: text(c, "name"),
                         spec_type: text(c, "spec_type"),
                         sql_type: text(c, "type"),
+                        index: c.get("index").and_then(|i| {
+                            Some((
+                                i.get("name")?.as_str()?.to_string(),
+                                i.get("type")?.as_str()?.to_string(),
+                            ))
+                        }),
                     })
                     .collect()
             })

@@ -71,6 +71,8 @@ pub struct ColumnInfo {
     pub spec_type: String,
     /// The PostgreSQL type name (`float4[384]`, `IMAGE`).
     pub sql_type: String,
+    /// The column's index: (name, type), as `pg_indexes` lists it.
+    pub index: Option<(String, String)>,
 }
 
 /// A table's shape at its latest version.
@@ -267,6 +269,13 @@ impl Workspace {
     /// A table's columns (spec and SQL types), row count and version.
     pub async fn describe(&self, name: &str) -> Result<TableInfo> {
         let table = self.open_table(name).await?;
+        let index_of = |column: &str| {
+            table
+                .indexes()
+                .iter()
+                .find(|i| i.columns.iter().any(|c| c == column))
+                .map(|i| (i.name.clone(), i.index_type.clone()))
+        };
         let columns = table
             .schema()
             .fields()
@@ -278,6 +287,7 @@ impl Workspace {
                     name: f.name().clone(),
                     spec_type: ty.name(),
                     sql_type: ty.sql_name(),
+                    index: index_of(f.name()),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -353,13 +363,27 @@ impl Workspace {
     /// ingest data: ..." as the reference words them.
     pub async fn conclude<T>(&self, table: &str, created: bool, written: Result<T>) -> Result<T> {
         match written {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.catch_up_indexes(table).await;
+                Ok(n)
+            }
             Err(e) => {
                 if created {
                     // Best effort: the original error matters more than a cleanup failure.
                     let _ = self.location.drop_table(table).await;
                 }
                 Err(ingest_failure(e))
+            }
+        }
+    }
+
+    /// Brings the table's indexes over the rows just written. Best
+    /// effort: the rows are committed, and rows no index covers are
+    /// searched exactly until a later catch-up covers them.
+    async fn catch_up_indexes(&self, table: &str) {
+        if let Ok(mut t) = self.location.open_table(table).await {
+            if !t.indexes().is_empty() {
+                let _ = deeplake_index::build::catch_up(&mut t).await;
             }
         }
     }

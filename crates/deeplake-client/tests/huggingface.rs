@@ -33,14 +33,18 @@ fn python() -> PathBuf {
 fn make_datasets(dir: &Path) -> PathBuf {
     let out = dir.join("made");
     std::fs::create_dir_all(&out).unwrap();
-    let status = Command::new(python())
+    let run = Command::new(python())
         .arg(repo_root().join("tests/python/hf_datasets.py"))
         .arg(&out)
         .arg(REPO)
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        run.status.success(),
+        "hf_datasets.py failed ({}):\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
     out
 }
 

@@ -99,6 +99,74 @@ fn has_avx2() -> bool {
     }
 }
 
+#[inline(always)]
+fn dot<const FMA: bool>(q: &[f32], x: &[f32]) -> f32 {
+    let mut wide = [0f32; LANES];
+    let qc = q.chunks_exact(LANES);
+    let xc = x.chunks_exact(LANES);
+    let (qr, xr) = (qc.remainder(), xc.remainder());
+    for (a, b) in qc.zip(xc) {
+        for i in 0..LANES {
+            wide[i] = fma::<FMA>(a[i], b[i], wide[i]);
+        }
+    }
+    let mut tail = [0f32; TAIL];
+    let qt = qr.chunks_exact(TAIL);
+    let xt = xr.chunks_exact(TAIL);
+    let (qs, xs) = (qt.remainder(), xt.remainder());
+    for (a, b) in qt.zip(xt) {
+        for i in 0..TAIL {
+            tail[i] = fma::<FMA>(a[i], b[i], tail[i]);
+        }
+    }
+    let mut d = fold(&wide, &tail);
+    for (a, b) in qs.iter().zip(xs) {
+        d += a * b;
+    }
+    d
+}
+
+#[inline(always)]
+fn dots_with<const FMA: bool>(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (x, o) in rows.chunks_exact(q.len()).zip(out.iter_mut()) {
+        *o = dot::<FMA>(q, x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    dots_with::<true>(q, rows, out)
+}
+
+/// Dot products of `q` against each `q.len()`-wide row of `rows`, written
+/// to `out`: the cosine when both sides are unit vectors, as an index
+/// stores them, without the per-row norm the raw-column kernel computes.
+pub fn dots(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    if q.is_empty() {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { dots_avx2(q, rows, out) };
+        return;
+    }
+    dots_with::<false>(q, rows, out)
+}
+
+/// `v` scaled to unit length; a zero vector stays zero (it scores 0
+/// against everything, as the cosine kernel scores it).
+pub fn normalized(v: &[f32]) -> Vec<f32> {
+    let n = norm(v);
+    if n > 0.0 {
+        v.iter().map(|x| x / n).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
 /// Euclidean norm of `q`.
 pub fn norm(q: &[f32]) -> f32 {
     q.iter().map(|v| v * v).sum::<f32>().sqrt()

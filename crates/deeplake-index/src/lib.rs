@@ -1,7 +1,37 @@
 //! What search is made of, below SQL: the BM25 tokenizer, corpus
-//! statistics and scoring (`bm25`), and the SIMD cosine and MaxSim kernels
-//! (`kernel`). The index structures built on them live here too, so that
-//! SQL depends on this crate and this crate on storage, never the reverse.
+//! statistics and scoring (`bm25`), the SIMD cosine and MaxSim kernels
+//! (`kernel`), and the index structures built on them over storage's
+//! index segments: the index types and their rules (`kind`), the IVF
+//! vector index (`ivf`), building and catching up a table's indexes
+//! (`build`) and answering from them (`search`, with loaded segments
+//! cached per process). SQL depends on this crate and this crate on
+//! storage, never the reverse.
 
 pub mod bm25;
+pub mod build;
+pub mod ivf;
 pub mod kernel;
+pub mod kind;
+pub mod search;
+mod segment;
+
+use deeplake_storage::StorageError;
+
+/// What can go wrong building or reading an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The statement or its arguments are wrong (unknown type, a column
+    /// the type cannot index, mismatched vector sizes).
+    #[error("{0}")]
+    BadInput(String),
+    /// An index type this build does not provide.
+    #[error("{0}")]
+    Unsupported(String),
+    /// An index file that does not read back as written.
+    #[error("{0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+}

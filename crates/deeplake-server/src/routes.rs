@@ -268,7 +268,13 @@ async fn describe(state: State, caller: Caller, ws: String, name: String) -> Res
     let columns: Vec<Json_> = info
         .columns
         .iter()
-        .map(|c| json!({ "name": c.name, "type": c.sql_type, "spec_type": c.spec_type }))
+        .map(|c| {
+            let index = c
+                .index
+                .as_ref()
+                .map(|(name, ty)| json!({ "name": name, "type": ty }));
+            json!({ "name": c.name, "type": c.sql_type, "spec_type": c.spec_type, "index": index })
+        })
         .collect();
     Ok(Json(json!({
         "table_name": info.name,

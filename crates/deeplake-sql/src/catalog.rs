@@ -14,10 +14,14 @@ use datafusion::datasource::MemTable;
 use deeplake_storage::{Location, StorageError, Table};
 use deeplake_types::SpecType;
 
+use crate::ddl::index_definition;
 use crate::provider::{storage_err, StorageTable};
 
 pub const SCHEMA: &str = "public";
 pub const INFORMATION_SCHEMA: &str = "information_schema";
+pub const PG_CATALOG: &str = "pg_catalog";
+/// The catalog tables `pg_catalog` holds here.
+pub const PG_CATALOG_TABLES: [&str; 1] = ["pg_indexes"];
 
 /// The workspace's tables as of the statement's start. Tables the
 /// statement names are opened before planning (one snapshot per statement);
@@ -29,22 +33,27 @@ pub struct WorkspaceSchema {
 }
 
 impl WorkspaceSchema {
-    /// `positions` names the opened tables that expose the row position
-    /// column (a dataset view's selection).
+    /// `positions` names the opened table that exposes the row position
+    /// column (a dataset view's selection); `restricted` the tables seen
+    /// through only some rows (an index's candidates).
     pub fn new(
         location: Location,
         names: Vec<String>,
         opened: &HashMap<String, Table>,
         positions: Option<&str>,
+        restricted: &HashMap<String, Arc<Vec<u64>>>,
     ) -> Self {
         let opened = opened
             .iter()
             .map(|(n, t)| {
-                let table = if positions == Some(n.as_str()) {
+                let mut table = if positions == Some(n.as_str()) {
                     StorageTable::with_positions(t.clone())
                 } else {
                     StorageTable::new(t.clone())
                 };
+                if let Some(rows) = restricted.get(n) {
+                    table = table.restricted(rows.clone());
+                }
                 (n.clone(), Arc::new(table))
             })
             .collect();
@@ -159,6 +168,45 @@ pub fn information_schema(workspace: &str, tables: &[Table]) -> Result<Arc<dyn S
     schema.register_table(
         "columns".into(),
         Arc::new(MemTable::try_new(c_schema, vec![vec![c_batch]])?),
+    )?;
+    Ok(Arc::new(schema))
+}
+
+/// `pg_catalog` with `pg_indexes`: every index of the given tables, with
+/// the `CREATE INDEX` statement that makes it.
+pub fn pg_catalog(tables: &[Table]) -> Result<Arc<dyn SchemaProvider>> {
+    let schema = MemorySchemaProvider::new();
+    let mut table_names = Vec::new();
+    let mut index_names = Vec::new();
+    let mut defs = Vec::new();
+    for t in tables {
+        for index in t.indexes() {
+            table_names.push(t.name().to_string());
+            index_names.push(index.name.clone());
+            defs.push(index_definition(t.name(), index));
+        }
+    }
+    let n = defs.len();
+    let i_schema = Arc::new(Schema::new(vec![
+        text("schemaname"),
+        text("tablename"),
+        text("indexname"),
+        Field::new("tablespace", DataType::Utf8, true),
+        text("indexdef"),
+    ]));
+    let i_batch = RecordBatch::try_new(
+        i_schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![SCHEMA; n])),
+            Arc::new(StringArray::from(table_names)),
+            Arc::new(StringArray::from(index_names)),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+            Arc::new(StringArray::from(defs)),
+        ],
+    )?;
+    schema.register_table(
+        "pg_indexes".into(),
+        Arc::new(MemTable::try_new(i_schema, vec![vec![i_batch]])?),
     )?;
     Ok(Arc::new(schema))
 }

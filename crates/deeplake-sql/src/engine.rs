@@ -2,7 +2,7 @@
 //! not reach, bind parameters, rewrite, prepare search statistics, plan and
 //! execute on DataFusion over a snapshot of the workspace's tables.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
@@ -18,7 +18,9 @@ use datafusion::execution::SessionStateDefaults;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, ExplainStatement, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    visit_relations_mut, CreateIndex, Expr, Ident, ObjectName, ObjectType, Set, Statement,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use deeplake_storage::{invalid_reason, Location, StorageError, Table};
 use deeplake_types::Value as Param;
@@ -26,20 +28,44 @@ use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, TryStreamExt};
 
-use crate::catalog::{information_schema, WorkspaceSchema, INFORMATION_SCHEMA, SCHEMA};
+use crate::catalog::{
+    information_schema, pg_catalog, WorkspaceSchema, INFORMATION_SCHEMA, PG_CATALOG,
+    PG_CATALOG_TABLES, SCHEMA,
+};
+use crate::ddl;
 use crate::error::{Result, SqlError};
 use crate::functions::bm25::score_texts;
 use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::{SyncTable, SYNC_FUNCTION};
+use crate::indexed::{top_k_search, TopKSearch};
 use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
 };
 use deeplake_index::bm25::{Bm25Query, CorpusStats};
+use deeplake_index::kind::IndexKind;
+use deeplake_index::search::{index_nprobe, vector_candidates, RowSet, DEFAULT_NPROBE};
+use deeplake_index::IndexError;
 
 const CATALOG: &str = "deeplake";
+
+/// The row positions a position selection returned.
+fn positions_of(out: &QueryOutput) -> Result<Vec<u64>> {
+    let mut rows = Vec::with_capacity(out.num_rows());
+    for batch in &out.batches {
+        let column = batch.column(0);
+        let positions = column
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| {
+                query_err(format!("row positions came back as {}", column.data_type()))
+            })?;
+        rows.extend(positions.values().iter().copied());
+    }
+    Ok(rows)
+}
 
 /// The result of a statement: Arrow batches with their schema. Field
 /// metadata keeps the spec types of stored columns (JSON stays JSON).
@@ -77,7 +103,35 @@ pub struct Engine {
     /// mapped and footers parsed between statements (data files never
     /// change), which a fresh open per statement would redo.
     handles: Mutex<HashMap<String, Table>>,
+    /// `SET` values of this engine's session (see [`SETTINGS`]).
+    settings: Mutex<BTreeMap<String, String>>,
     base: SessionState,
+}
+
+/// The settings `SET` and `SHOW` know besides `deeplake.root_path`: the
+/// partitions a vector index probes per segment.
+const NPROBE: &str = "deeplake.nprobe";
+const SETTINGS: [&str; 1] = [NPROBE];
+
+/// Index candidates beyond LIMIT + OFFSET: the index's scores are the
+/// exact ones up to float rounding, so a few extra rows make the exact
+/// re-scoring pick the same top k as a full scan would.
+const CANDIDATE_MARGIN: usize = 8;
+
+/// A WHERE passing at most this share of rows (or 256 rows) is answered
+/// by reading all of its rows, not through the index.
+const EXACT_SHARE: u64 = 100;
+
+fn index_err(e: IndexError) -> SqlError {
+    SqlError::Query(e.to_string())
+}
+
+/// An empty result (what DDL and SET return).
+fn no_rows() -> QueryOutput {
+    QueryOutput {
+        schema: Arc::new(Schema::empty()),
+        batches: vec![],
+    }
 }
 
 fn query_err(msg: impl Into<String>) -> SqlError {
@@ -117,6 +171,7 @@ impl Engine {
             root_path: root_path.to_string(),
             stats: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
+            settings: Mutex::new(BTreeMap::new()),
             base: Self::base_state(),
         }
     }
@@ -173,18 +228,7 @@ impl Engine {
             positions: true,
         };
         let out = self.run(stmt, params, None, pinned).await?;
-        let mut rows = Vec::with_capacity(out.num_rows());
-        for batch in &out.batches {
-            let column = batch.column(0);
-            let positions = column
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .ok_or_else(|| {
-                    query_err(format!("row positions came back as {}", column.data_type()))
-                })?;
-            rows.extend(positions.values().iter().copied());
-        }
-        Ok(Some(rows))
+        Ok(Some(positions_of(&out)?))
     }
 
     async fn statement(
@@ -223,13 +267,36 @@ impl Engine {
             }
             None => return Err(query_err("empty statement")),
         };
+        let index_ddl = matches!(
+            &stmt,
+            Statement::CreateIndex(_)
+                | Statement::Drop {
+                    object_type: ObjectType::Index,
+                    ..
+                }
+        );
         match &stmt {
             Statement::Insert(_) | Statement::Delete(_) if !pinned.is_empty() => {
                 return Err(query_err(
                     "a dataset at a fixed version is read-only: write through the client",
                 ));
             }
+            _ if index_ddl && !pinned.is_empty() => {
+                return Err(query_err(
+                    "a dataset at a fixed version is read-only: write through the client",
+                ));
+            }
             Statement::Query(_) | Statement::Insert(_) | Statement::Delete(_) => {}
+            Statement::CreateIndex(ci) => return self.create_index(ci).await,
+            Statement::Drop {
+                object_type: ObjectType::Index,
+                if_exists,
+                names,
+                ..
+            } => return self.drop_indexes(names, *if_exists).await,
+            Statement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) => return self.set(variable, values),
             Statement::ShowVariable { variable } => {
                 let name: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
                 return self.show(&name.join("."));
@@ -242,7 +309,7 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .join(" ");
                 return Err(query_err(format!(
-                    "statement not supported: {verb} (supported: SELECT, WITH, VALUES, INSERT INTO, DELETE FROM, SHOW deeplake.root_path)"
+                    "statement not supported: {verb} (supported: SELECT, WITH, VALUES, INSERT INTO, DELETE FROM, CREATE INDEX, DROP INDEX, SET and SHOW of deeplake.nprobe, SHOW deeplake.root_path)"
                 )));
             }
         }
@@ -254,21 +321,195 @@ impl Engine {
     }
 
     fn show(&self, name: &str) -> Result<QueryOutput> {
-        if name != "deeplake.root_path" {
-            return Err(query_err(format!(
-                "unrecognized configuration parameter \"{name}\""
-            )));
-        }
+        let value = match name {
+            "deeplake.root_path" => self.root_path.clone(),
+            NPROBE => self
+                .setting(NPROBE)
+                .unwrap_or_else(|| DEFAULT_NPROBE.to_string()),
+            _ => {
+                return Err(query_err(format!(
+                    "unrecognized configuration parameter \"{name}\""
+                )))
+            }
+        };
         let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
         let batch = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(StringArray::from(vec![self.root_path.clone()]))],
+            vec![Arc::new(StringArray::from(vec![value]))],
         )
         .map_err(|e| query_err(e.to_string()))?;
         Ok(QueryOutput {
             schema,
             batches: vec![batch],
         })
+    }
+
+    fn setting(&self, name: &str) -> Option<String> {
+        self.settings.lock().ok()?.get(name).cloned()
+    }
+
+    /// `SET name = value` (or `TO`, or `DEFAULT`) for this engine's session.
+    fn set(&self, variable: &ObjectName, values: &[Expr]) -> Result<QueryOutput> {
+        let name = crate::rewrite::object_name(variable).join(".");
+        if !SETTINGS.contains(&name.as_str()) {
+            return Err(query_err(format!(
+                "unrecognized configuration parameter \"{name}\""
+            )));
+        }
+        let value = match values {
+            [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default") => None,
+            [v] => Some(crate::rewrite::const_text(v).unwrap_or_else(|| v.to_string())),
+            _ => None,
+        };
+        let value = match value {
+            None => None,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Some(n.to_string()),
+                _ => {
+                    return Err(query_err(format!(
+                        "invalid value for parameter \"{name}\": \"{v}\" (a positive integer)"
+                    )))
+                }
+            },
+        };
+        if let Ok(mut settings) = self.settings.lock() {
+            match value {
+                Some(v) => settings.insert(name, v),
+                None => settings.remove(&name),
+            };
+        }
+        Ok(no_rows())
+    }
+
+    /// The table among the workspace's that holds index `name`.
+    async fn index_owner(&self, name: &str) -> Result<Option<Table>> {
+        for t in self.location.list_tables().await? {
+            let table = self.latest(&t).await?;
+            if table.index(name).is_some() {
+                return Ok(Some(table));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_index(&self, ci: &CreateIndex) -> Result<QueryOutput> {
+        let (table, request, if_not_exists) = ddl::create_index(ci)?;
+        if !self.exists(&table).await? {
+            return Err(query_err(format!("relation \"{table}\" does not exist")));
+        }
+        // Index names are the schema's, as in PostgreSQL: unique across tables.
+        if let Some(owner) = self.index_owner(&request.name).await? {
+            return match if_not_exists {
+                true => Ok(no_rows()),
+                false => Err(query_err(format!(
+                    "relation \"{}\" already exists (an index on table \"{}\")",
+                    request.name,
+                    owner.name()
+                ))),
+            };
+        }
+        let mut table = self.latest(&table).await?;
+        deeplake_index::build::create_index(&mut table, request, if_not_exists)
+            .await
+            .map_err(index_err)?;
+        Ok(no_rows())
+    }
+
+    async fn drop_indexes(&self, names: &[ObjectName], if_exists: bool) -> Result<QueryOutput> {
+        for n in names {
+            let name = ddl::plain_name(n, "index")?;
+            match self.index_owner(&name).await? {
+                Some(mut table) => match table.drop_index(&name).await {
+                    Ok(()) => {}
+                    Err(StorageError::IndexNotFound(_)) if if_exists => {}
+                    Err(e) => return Err(e.into()),
+                },
+                None if if_exists => {}
+                None => return Err(query_err(format!("index \"{name}\" does not exist"))),
+            }
+        }
+        Ok(no_rows())
+    }
+
+    /// The rows an index narrows a top-k search to, with a line saying
+    /// how (for EXPLAIN); None when no index serves it or the exact scan
+    /// costs no more.
+    async fn index_rows(
+        &self,
+        search: &TopKSearch,
+        table: &Table,
+    ) -> Result<Option<(Vec<u64>, String)>> {
+        let Some(index) = table.indexes().iter().find(|i| {
+            i.columns == [search.column.clone()] && i.index_type == IndexKind::Clustered.name()
+        }) else {
+            return Ok(None);
+        };
+        let frags = &table.manifest().fragments;
+        let unindexed: u64 = table
+            .unindexed(index)
+            .iter()
+            .map(|&i| frags[i].live_rows())
+            .sum();
+        // Mostly unindexed: the scan reads no more than the index would.
+        if unindexed * 2 > table.len() {
+            return Ok(None);
+        }
+        let nprobe = self
+            .setting(NPROBE)
+            .and_then(|v| v.parse().ok())
+            .or_else(|| index_nprobe(index))
+            .unwrap_or(DEFAULT_NPROBE);
+        let allowed = match &search.filter {
+            None => None,
+            Some(filter) => {
+                let pinned = Pinned {
+                    tables: std::slice::from_ref(table),
+                    positions: true,
+                };
+                let out = Box::pin(self.run(filter.clone(), &[], None, pinned)).await?;
+                let rows = positions_of(&out)?;
+                if (rows.len() as u64) <= (table.len() / EXACT_SHARE).max(256) {
+                    let note = format!(
+                        "index {} not used: the filter passes {} rows, all scored exactly",
+                        index.name,
+                        rows.len()
+                    );
+                    let mut rows = rows;
+                    rows.sort_unstable();
+                    return Ok(Some((rows, note)));
+                }
+                Some(RowSet::new(&rows, table.len()))
+            }
+        };
+        // The best rows among a share s of the table lie as far out as the
+        // best k/s rows of all: probe more partitions the fewer pass.
+        let nprobe = match &allowed {
+            Some(a) if !a.is_empty() => {
+                let share = a.len() as f64 / table.len().max(1) as f64;
+                (nprobe as f64 / share.sqrt()).ceil() as usize
+            }
+            _ => nprobe,
+        };
+        let k = search.depth + CANDIDATE_MARGIN;
+        let found = vector_candidates(table, index, &search.vector, k, nprobe, allowed.as_ref())
+            .await
+            .map_err(index_err)?;
+        let note = format!(
+            "index {} ({}) on {}({}): nprobe {nprobe}, {} candidate rows ({} from {} segments, {} unindexed){}",
+            index.name,
+            index.index_type,
+            table.name(),
+            search.column,
+            found.rows.len(),
+            found.from_index,
+            found.segments,
+            found.unindexed,
+            match &allowed {
+                Some(a) => format!(", among the {} rows the filter passes", a.len()),
+                None => String::new(),
+            }
+        );
+        Ok(Some((found.rows, note)))
     }
 
     async fn run(
@@ -279,6 +520,16 @@ impl Engine {
         pinned: Pinned<'_>,
     ) -> Result<QueryOutput> {
         bind_params(&mut stmt, params).map_err(query_err)?;
+        // `pg_indexes` is the catalog's, as PostgreSQL's search path has it.
+        let _ = visit_relations_mut(&mut stmt, |name| {
+            let parts = crate::rewrite::object_name(name);
+            if let [n] = parts.as_slice() {
+                if PG_CATALOG_TABLES.contains(&n.as_str()) {
+                    *name = ObjectName::from(vec![Ident::new(PG_CATALOG), Ident::new(n.clone())]);
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
         let mut opened: HashMap<String, Table> = HashMap::new();
         let mut scope = Vec::new();
         let mut wants_info = false;
@@ -290,7 +541,7 @@ impl Engine {
                 _ => continue,
             };
             match schema {
-                Some(INFORMATION_SCHEMA) => wants_info = true,
+                Some(INFORMATION_SCHEMA) | Some(PG_CATALOG) => wants_info = true,
                 None | Some(SCHEMA) => named.push((name.clone(), alias)),
                 Some(_) => {}
             }
@@ -330,6 +581,16 @@ impl Engine {
             true => names,
             false => opened.keys().cloned().collect(),
         };
+        let mut restricted = HashMap::new();
+        let mut index_note = None;
+        if let Some(search) = top_k_search(&stmt, &scope) {
+            if let Some(table) = opened.get(&search.table) {
+                if let Some((rows, note)) = self.index_rows(&search, table).await? {
+                    restricted.insert(search.table.clone(), Arc::new(rows));
+                    index_note = Some(note);
+                }
+            }
+        }
         let depth = result_depth(&stmt).unwrap_or(HYBRID_DEPTH_DEFAULT).max(1);
         let searches = rewrite(&mut stmt, &scope, depth).map_err(query_err)?;
 
@@ -345,10 +606,11 @@ impl Engine {
             .filter(|_| pinned.positions)
             .map(Table::name);
         let ctx = self
-            .session(&names, &opened, positions, wants_info, udfs)
+            .session(&names, &opened, positions, &restricted, wants_info, udfs)
             .await?;
         let state = ctx.state();
         let mut statement = DFStatement::Statement(Box::new(stmt));
+        let explaining = explain.is_some();
         if let Some(options) = explain {
             statement = DFStatement::Explain(ExplainStatement {
                 options,
@@ -362,7 +624,20 @@ impl Engine {
             .verify_plan(&plan)?;
         let df = ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let mut batches = df.collect().await?;
+        if let (true, Some(note)) = (explaining, index_note) {
+            // EXPLAIN says which index narrowed the scan, and how.
+            let columns = (0..schema.fields().len())
+                .map(|i| match i {
+                    0 => Arc::new(StringArray::from(vec!["deeplake_index"])) as _,
+                    _ => Arc::new(StringArray::from(vec![note.clone()])) as _,
+                })
+                .collect();
+            batches.push(
+                RecordBatch::try_new(schema.clone(), columns)
+                    .map_err(|e| query_err(e.to_string()))?,
+            );
+        }
         Ok(QueryOutput { schema, batches })
     }
 
@@ -396,6 +671,7 @@ impl Engine {
         names: &[String],
         opened: &HashMap<String, Table>,
         positions: Option<&str>,
+        restricted: &HashMap<String, Arc<Vec<u64>>>,
         wants_info: bool,
         udfs: Vec<ScalarUDF>,
     ) -> Result<SessionContext> {
@@ -417,6 +693,7 @@ impl Engine {
                 names.to_vec(),
                 opened,
                 positions,
+                restricted,
             )),
         )?;
         if wants_info {
@@ -431,6 +708,7 @@ impl Engine {
                 INFORMATION_SCHEMA,
                 information_schema(&self.workspace, &tables)?,
             )?;
+            catalog.register_schema(PG_CATALOG, pg_catalog(&tables)?)?;
         }
         Ok(ctx)
     }

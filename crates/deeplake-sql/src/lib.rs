@@ -8,9 +8,11 @@
 
 pub mod builder;
 mod catalog;
+mod ddl;
 mod engine;
 mod error;
 pub mod functions;
+mod indexed;
 mod positions;
 mod provider;
 mod rewrite;

@@ -37,7 +37,7 @@ pub fn select_positions(stmt: &mut Statement, table: &str) -> bool {
 
 /// No CTEs, locking or vendor clauses, and no `ORDER BY <n>`: a column
 /// number would point at the position column once the projection changes.
-fn plain_query(query: &Query) -> bool {
+pub(crate) fn plain_query(query: &Query) -> bool {
     let by_number = match query.order_by.as_ref().map(|o| &o.kind) {
         Some(OrderByKind::Expressions(exprs)) => exprs
             .iter()
@@ -67,7 +67,7 @@ fn whole_rows(select: &Select) -> bool {
     matches!(select.projection.as_slice(), [SelectItem::Wildcard(o)] if bare(o))
 }
 
-fn plain_select(select: &Select) -> bool {
+pub(crate) fn plain_select(select: &Select) -> bool {
     let ungrouped =
         matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
     ungrouped

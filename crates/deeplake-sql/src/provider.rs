@@ -49,6 +49,9 @@ pub struct StorageTable {
     table: Table,
     /// Whether the schema ends with [`ROW_POSITION`].
     positions: bool,
+    /// Only these rows (global live positions, ascending) are scanned: the
+    /// candidates an index picked for this statement.
+    rows: Option<Arc<Vec<u64>>>,
 }
 
 impl fmt::Debug for StorageTable {
@@ -67,6 +70,7 @@ impl StorageTable {
         StorageTable {
             table,
             positions: false,
+            rows: None,
         }
     }
 
@@ -75,7 +79,93 @@ impl StorageTable {
         StorageTable {
             table,
             positions: true,
+            rows: None,
         }
+    }
+
+    /// The table seen through only `rows` (ascending global positions).
+    pub fn restricted(mut self, rows: Arc<Vec<u64>>) -> StorageTable {
+        self.rows = Some(rows);
+        self
+    }
+}
+
+/// Rows per `take` of a restricted scan.
+const TAKE_ROWS: usize = 4096;
+
+/// The projected columns of `rows`, read at their own bytes, a batch per
+/// [`TAKE_ROWS`].
+fn restricted_scan(
+    table: Table,
+    schema: SchemaRef,
+    positions: bool,
+    rows: Arc<Vec<u64>>,
+) -> SendableRecordBatchStream {
+    let chunks = rows.len().div_ceil(TAKE_ROWS);
+    let out = schema.clone();
+    let stream = futures::stream::iter(0..chunks).then(move |c| {
+        let (table, schema, rows) = (table.clone(), schema.clone(), rows.clone());
+        async move {
+            let part = &rows[c * TAKE_ROWS..((c + 1) * TAKE_ROWS).min(rows.len())];
+            let cols: Vec<&str> = schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .filter(|n| !positions || *n != ROW_POSITION)
+                .collect();
+            let taken = match cols.is_empty() {
+                true => None,
+                false => Some(table.take(part, Some(&cols)).await.map_err(storage_err)?),
+            };
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| match (&taken, positions && f.name() == ROW_POSITION) {
+                    (_, true) => Ok(Arc::new(UInt64Array::from(part.to_vec())) as ArrayRef),
+                    (Some(b), false) => b.column_by_name(f.name()).cloned().ok_or_else(|| {
+                        DataFusionError::Internal(format!("column {} was not read", f.name()))
+                    }),
+                    (None, false) => Err(DataFusionError::Internal("nothing was read".into())),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let opts = RecordBatchOptions::new().with_row_count(Some(part.len()));
+            Ok(RecordBatch::try_new_with_options(schema, columns, &opts)?)
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(out, stream))
+}
+
+/// The one partition of a restricted scan.
+struct Restricted {
+    table: Table,
+    schema: SchemaRef,
+    positions: bool,
+    rows: Arc<Vec<u64>>,
+}
+
+impl fmt::Debug for Restricted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Restricted({}, {} rows)",
+            self.table.name(),
+            self.rows.len()
+        )
+    }
+}
+
+impl PartitionStream for Restricted {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        restricted_scan(
+            self.table.clone(),
+            self.schema.clone(),
+            self.positions,
+            self.rows.clone(),
+        )
     }
 }
 
@@ -316,7 +406,7 @@ impl TableProvider for StorageTable {
         let schema = self.table.schema();
         Ok(filters
             .iter()
-            .map(|f| match pushable(f, &schema) {
+            .map(|f| match self.rows.is_none() && pushable(f, &schema) {
                 true => TableProviderFilterPushDown::Exact,
                 false => TableProviderFilterPushDown::Unsupported,
             })
@@ -335,6 +425,22 @@ impl TableProvider for StorageTable {
             Some(p) => Arc::new(schema.project(p)?),
             None => schema.clone(),
         };
+        if let Some(rows) = &self.rows {
+            let part = Restricted {
+                table: self.table.clone(),
+                schema: projected.clone(),
+                positions: self.positions,
+                rows: rows.clone(),
+            };
+            return Ok(Arc::new(StreamingTableExec::try_new(
+                projected,
+                vec![Arc::new(part)],
+                None,
+                None,
+                false,
+                limit,
+            )?));
+        }
         let filter = ScanFilter::new(state, filters, &self.table.schema())?;
         let frags = &self.table.manifest().fragments;
         let mut ids: Vec<usize> = (0..frags.len())

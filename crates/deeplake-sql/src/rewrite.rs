@@ -53,7 +53,7 @@ pub enum Search {
 /// Candidates taken from each side of a hybrid search when the query has no LIMIT.
 pub const HYBRID_DEPTH_DEFAULT: usize = 100;
 
-fn norm_ident(i: &Ident) -> String {
+pub(crate) fn norm_ident(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
@@ -323,7 +323,7 @@ fn const_number(e: &Expr) -> Option<f64> {
     }
 }
 
-fn const_text(e: &Expr) -> Option<String> {
+pub(crate) fn const_text(e: &Expr) -> Option<String> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s)
@@ -341,7 +341,7 @@ fn const_text(e: &Expr) -> Option<String> {
 
 /// A constant float vector in the AST: an array text, `ARRAY[...]`, either
 /// cast to `float4[]`.
-fn const_vector(e: &Expr) -> Option<Vec<f32>> {
+pub(crate) fn const_vector(e: &Expr) -> Option<Vec<f32>> {
     match e {
         Expr::Array(a) => a
             .elem
@@ -360,7 +360,7 @@ fn const_vector(e: &Expr) -> Option<Vec<f32>> {
 }
 
 /// A column reference: (qualifier, column), normalized.
-fn column_ref(e: &Expr) -> Option<(Option<String>, String)> {
+pub(crate) fn column_ref(e: &Expr) -> Option<(Option<String>, String)> {
     match e {
         Expr::Identifier(i) => Some((None, norm_ident(i))),
         Expr::CompoundIdentifier(parts) if parts.len() >= 2 => Some((

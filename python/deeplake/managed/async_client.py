@@ -53,6 +53,13 @@ class AsyncClient:
     async def describe_table(self, table_name: str) -> Dict[str, Dict[str, Any]]:
         return await self._run(self._client.describe_table, table_name)
 
+    async def create_index(self, table_name: str, column: str, index_type: Optional[str] = None,
+                           dimension: Optional[int] = None) -> None:
+        await self._run(self._client.create_index, table_name, column, index_type, dimension)
+
+    async def drop_index(self, table_name: str, column: str, if_exists: bool = True) -> None:
+        await self._run(self._client.drop_index, table_name, column, if_exists)
+
     async def open_table(self, table_name: str, read_only: bool = False):
         return await self._run(self._client.open_table, table_name, read_only)
 

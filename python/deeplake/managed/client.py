@@ -98,6 +98,7 @@ class Client:
         chunk_overlap: int = 200,
         pdf_dpi: int = 300,
         mode: str = "create",
+        index: Any = None,
     ) -> Dict[str, Any]:
         """Creates ``table_name`` from ``data`` or a ``format`` object.
 
@@ -110,8 +111,23 @@ class Client:
         existing table is a ``TableError``), ``"append"`` or ``"overwrite"``.
         Ctrl-C stops the ingest and raises ``KeyboardInterrupt``; as on any
         failure, a table the call created is dropped.
+        ``index`` names columns to index once the rows are in: a list of
+        columns (each with its type's default index) or a dict of
+        ``{column: index_type}`` or ``{column: {"index_type": ...,
+        "dimension": n}}``; it is checked before anything is written.
         Returns ``{"table_name", "row_count", "dataset_path"}``.
         """
+        indexes = _index_spec(index)
+        result = self._ingest(
+            table_name, data, format=format, schema=schema, on_progress=on_progress,
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap, pdf_dpi=pdf_dpi, mode=mode,
+        )
+        for column, options in indexes.items():
+            self.create_index(table_name, column, **options)
+        return result
+
+    def _ingest(self, table_name, data, *, format, schema, on_progress, chunk_size,
+                chunk_overlap, pdf_dpi, mode) -> Dict[str, Any]:
         native = self._native
         hints = _schema(schema)
         common = dict(schema=hints, on_progress=on_progress, mode=mode)
@@ -195,8 +211,7 @@ class Client:
             raise TableError(
                 f"schema must be a non-empty dict of {{column: type}}, got {type(schema).__name__}."
             )
-        if index:
-            raise TableError("index= is not supported yet: create the table, then index it with SQL.")
+        indexes = _index_spec(index)
         columns = [(str(c), str(schema[c])) for c in sorted(schema)]
         created = True
         try:
@@ -205,6 +220,8 @@ class Client:
             if not (if_not_exists and "already exists" in str(e).lower()):
                 raise
             created = False
+        for column, options in indexes.items():
+            self.create_index(table_name, column, **options)
         return {
             "table_name": table_name,
             "created": created,
@@ -212,19 +229,85 @@ class Client:
         }
 
     def describe_table(self, table_name: str) -> Dict[str, Dict[str, Any]]:
-        """``{column: {"type": spec type, "sql_type": ..., "index": None}}``
-        in column order."""
+        """``{column: {"type": spec type, "sql_type": ..., "index": index
+        type or None}}`` in column order."""
         columns, _, _ = self._native.describe_table(table_name)
         return {
-            name: {"type": spec, "sql_type": sql, "index": None}
-            for name, spec, sql in columns
+            name: {"type": spec, "sql_type": sql, "index": index}
+            for name, spec, sql, index in columns
         }
+
+    def create_index(
+        self,
+        table_name: str,
+        column: str,
+        index_type: Optional[str] = None,
+        dimension: Optional[int] = None,
+    ) -> None:
+        """Creates a ``deeplake_index`` on ``column`` (named
+        ``idx_<table>_<column>``). ``index_type`` is one of
+        ``inverted_index``, ``bm25``, ``exact_text``, ``clustered``,
+        ``clustered_quantized``, ``pooled_quantized``, ``unique`` (aliases
+        ``inverted``, ``exact``, ``quantized``, ``binary_quantized``);
+        omitted, the column type's default. An index of the same type is a
+        no-op; one of another type is a ``TableError``: drop it first.
+        ``dimension`` sizes a clustered index on a ``float4[]`` column."""
+        if index_type is not None:
+            index_type = _native.canonical_index_type(str(index_type))
+        if dimension is not None and (
+            isinstance(dimension, bool) or not isinstance(dimension, int) or dimension <= 0
+        ):
+            raise ValueError(f"dimension must be a positive integer, got {dimension!r}.")
+        self._native.create_index(table_name, column, index_type, dimension)
+
+    def drop_index(self, table_name: str, column: str, if_exists: bool = True) -> None:
+        """Drops the index on ``column``; a missing one is a ``TableError``
+        unless ``if_exists``."""
+        self._native.drop_index(table_name, column, bool(if_exists))
 
     def open_table(self, table_name: str, read_only: bool = False) -> Dataset:
         """The table as a ``Dataset`` for training: rows, column slices,
         batches, PyTorch and TensorFlow adapters. With ``read_only=True``
         the dataset refuses ``append()``."""
         return Dataset._open(self, table_name, read_only=bool(read_only))
+
+
+def _index_spec(index: Any) -> Dict[str, Dict[str, Any]]:
+    """``index=`` as ``{column: create_index keyword arguments}``, checked
+    (types included) before anything is written."""
+    if index is None:
+        return {}
+    spec: Dict[str, Dict[str, Any]] = {}
+    if isinstance(index, (list, tuple)):
+        for col in index:
+            if not isinstance(col, str):
+                raise ValueError(f"index columns must be strings, got {type(col).__name__}.")
+            spec[col] = {}
+    elif isinstance(index, Mapping):
+        for col, value in index.items():
+            if value is None:
+                spec[col] = {}
+            elif isinstance(value, str):
+                spec[col] = {"index_type": _native.canonical_index_type(value)}
+            elif isinstance(value, Mapping):
+                unknown = sorted(k for k in value if k not in ("index_type", "dimension"))
+                if unknown:
+                    raise ValueError(
+                        f"Unknown index option(s) for column {col!r}: {', '.join(unknown)}. "
+                        "Valid options: index_type, dimension."
+                    )
+                options = dict(value)
+                if options.get("index_type") is not None:
+                    options["index_type"] = _native.canonical_index_type(str(options["index_type"]))
+                spec[col] = options
+            else:
+                raise ValueError(
+                    f"Invalid index spec for column {col!r}: expected str, dict or None, "
+                    f"got {type(value).__name__}."
+                )
+    else:
+        raise ValueError(f"index must be a list or dict, got {type(index).__name__}.")
+    return spec
 
 
 def _schema(schema: Optional[Mapping[str, str]]):

@@ -1,0 +1,105 @@
+"""Indexes from Python, embedded and against a real `deeplake serve`:
+create_index / drop_index / describe_table / ingest(index=...) and the
+SQL they stand for, on real WordNet glosses and their MiniLM embeddings."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from deeplake.managed import TableError
+
+SHARED = os.environ.get(
+    "DEEPLAKE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+)
+ROWS = 3000
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def workspace(request):
+    name = "remote_workspace" if request.param == "remote" else "embedded_workspace"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def client(workspace):
+    from deeplake import Client
+
+    return Client(token=os.environ["DEEPLAKE_API_KEY"], workspace_id="my-workspace")
+
+
+@pytest.fixture(scope="module")
+def glosses():
+    base = os.path.join(SHARED, "wordnet-minilm")
+    emb = np.load(os.path.join(base, "definition_emb_f16.npy"), mmap_mode="r")[: ROWS + 50].astype(np.float32)
+    texts = []
+    with open(os.path.join(base, "synsets.jsonl")) as f:
+        for line in f:
+            texts.append(json.loads(line)["definition"])
+            if len(texts) == ROWS + 50:
+                break
+    return texts, emb
+
+
+def test_ingest_with_index_then_search_drop_and_recreate(client, glosses):
+    texts, emb = glosses
+    client.ingest(
+        "docs",
+        {"idx": list(range(ROWS)), "text": texts[:ROWS], "embedding": emb[:ROWS]},
+        index={"embedding": "clustered"},
+    )
+    described = client.describe_table("docs")
+    assert described["embedding"]["index"] == "clustered"
+    assert described["text"]["index"] is None
+    rows = client.query("SELECT indexname, tablename FROM pg_indexes")
+    assert rows == [{"indexname": "idx_docs_embedding", "tablename": "docs"}]
+
+    q = emb[ROWS + 7]
+    exact = np.argsort(-(emb[:ROWS] @ q / np.linalg.norm(emb[:ROWS], axis=1) / np.linalg.norm(q)))[:10]
+    client.query("SET deeplake.nprobe = 100000")
+    got = client.query(
+        "SELECT idx, embedding <#> $1 AS score FROM docs ORDER BY score DESC LIMIT 10", (q.tolist(),)
+    )
+    client.query("SET deeplake.nprobe = DEFAULT")
+    assert [r["idx"] for r in got] == exact.tolist()
+
+    plan = client.query(
+        "EXPLAIN SELECT idx FROM docs ORDER BY embedding <#> $1::float4[] DESC LIMIT 5",
+        ("{" + ",".join(str(x) for x in q) + "}",),
+    )
+    assert any("idx_docs_embedding (clustered)" in r["plan"] for r in plan)
+
+    # Same type again: nothing happens; another type: a TableError.
+    client.create_index("docs", "embedding", "clustered")
+    with pytest.raises(TableError, match="already has a 'clustered' index"):
+        client.create_index("docs", "embedding", index_type="quantized")
+    with pytest.raises(ValueError, match="Unknown index_type 'ivf'"):
+        client.create_index("docs", "embedding", index_type="ivf")
+    with pytest.raises(ValueError, match="dimension must be a positive integer"):
+        client.create_index("docs", "embedding", dimension=0)
+    with pytest.raises(TableError, match="not available"):
+        client.create_index("docs", "text")
+
+    client.drop_index("docs", "embedding")
+    assert client.describe_table("docs")["embedding"]["index"] is None
+    assert client.query("SELECT * FROM pg_indexes") == []
+    client.drop_index("docs", "embedding")  # if_exists by default
+    with pytest.raises(TableError, match="does not exist"):
+        client.drop_index("docs", "embedding", if_exists=False)
+    client.create_index("docs", "embedding")
+    assert client.describe_table("docs")["embedding"]["index"] == "clustered"
+
+
+def test_a_bad_index_spec_writes_nothing(client, glosses):
+    texts, emb = glosses
+    data = {"text": texts[:10], "embedding": emb[:10]}
+    for bad, message in [
+        ({"embedding": "hnsw"}, "Unknown index_type 'hnsw'"),
+        ({"embedding": {"index_type": "clustered", "lists": 4}}, "Unknown index option"),
+        ({"embedding": 3}, "Invalid index spec"),
+        ("embedding", "index must be a list or dict"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            client.ingest("never", data, index=bad)
+    assert "never" not in client.list_tables()
