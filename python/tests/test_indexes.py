@@ -79,7 +79,7 @@ def test_ingest_with_index_then_search_drop_and_recreate(client, glosses):
     with pytest.raises(ValueError, match="dimension must be a positive integer"):
         client.create_index("docs", "embedding", dimension=0)
     with pytest.raises(TableError, match="not available"):
-        client.create_index("docs", "text")
+        client.create_index("docs", "text", index_type="exact_text")
 
     client.drop_index("docs", "embedding")
     assert client.describe_table("docs")["embedding"]["index"] is None

@@ -173,8 +173,21 @@ fn case(
     Ok(())
 }
 
+/// What a trivial statement costs end to end through `client.query`.
+fn statement_cost(client: &Client) -> BoxResult<()> {
+    let mut ms = Vec::new();
+    for _ in 0..2000 {
+        let t = Instant::now();
+        client.query("SELECT 1", &[])?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("SELECT 1 through client.query: p50 {:.3} ms", median(ms));
+    Ok(())
+}
+
 /// Both data sets; GloVe only when its package is installed.
 pub fn run(client: &Client, baselines: &Baselines, scratch: &Path) -> BoxResult<()> {
+    statement_cost(client)?;
     let wn = wordnet::load_full()?;
     case(client, baselines, scratch, "wordnet-minilm", &wn.embeddings)?;
     let path = scratch.join("glove.npy");

@@ -305,8 +305,11 @@ fn index_statements_check_what_they_are_given() {
     assert!(e.contains("partitions must be a positive integer"), "{e}");
     let e = err("CREATE INDEX i1 ON small USING deeplake_index (embedding) WITH (colour = 'red')");
     assert!(e.contains("unknown index parameter 'colour'"), "{e}");
-    let e = err("CREATE INDEX i1 ON small USING deeplake_index (text)");
-    assert!(e.contains("index type 'bm25' is not available"), "{e}");
+    let e = err("CREATE INDEX i1 ON small USING deeplake_index (text) WITH (index_type = 'exact')");
+    assert!(
+        e.contains("index type 'exact_text' is not available"),
+        "{e}"
+    );
     // Nothing above left an index behind.
     assert!(ok("SELECT * FROM pg_indexes").is_empty());
 
@@ -442,4 +445,105 @@ fn a_crash_during_index_build_leaves_it_whole_or_absent() {
         c.query("DROP INDEX IF EXISTS crashy", &[]).unwrap();
     }
     println!("index states seen after kills: {seen:?}");
+}
+
+/// `idx` and score of each row, the scores as the f32 the kernel computes.
+fn scored(c: &Client, sql: &str, q: &str) -> Vec<(i64, f64)> {
+    c.query(sql, &[Value::Str(q.into())])
+        .unwrap()
+        .iter()
+        .map(|r| match (&r.values()[0], &r.values()[1]) {
+            (Value::Int(i), Value::Float(s)) => (*i, *s),
+            other => panic!("unexpected row {other:?}"),
+        })
+        .collect()
+}
+
+/// The same top-k, by the index and by the scan (a second order key keeps
+/// the statement off the index): identical scores, and identical rows
+/// wherever the scores differ from the last one kept.
+fn same_as_scan(c: &Client, filter: &str, q: &str) {
+    let indexed = format!(
+        "SELECT idx, text <#> $1 AS score FROM glosses {filter} ORDER BY score DESC LIMIT 10"
+    );
+    let scanned = format!(
+        "SELECT idx, text <#> $1 AS score FROM glosses {filter} ORDER BY score DESC, idx LIMIT 10"
+    );
+    let a = scored(c, &indexed, q);
+    let b = scored(c, &scanned, q);
+    let scores = |v: &[(i64, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
+    assert_eq!(scores(&a), scores(&b), "{q} {filter}");
+    let last = b.last().map_or(0.0, |x| x.1);
+    let above = |v: &[(i64, f64)]| {
+        let mut ids: Vec<i64> = v.iter().filter(|x| x.1 > last).map(|x| x.0).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(above(&a), above(&b), "{q} {filter}");
+}
+
+#[test]
+fn bm25_index_scores_exactly_as_the_scan() {
+    let wn = load_full().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path());
+    ingest(&c, "glosses", columns(&wn, 0..ROWS), Mode::Create);
+    // Queries: usage examples of synsets in the table (known-item search).
+    let queries: Vec<String> = wn.synsets[..ROWS]
+        .iter()
+        .flat_map(|s| s.examples.first().cloned())
+        .step_by(61)
+        .take(25)
+        .collect();
+    assert_eq!(queries.len(), 25);
+    c.query("CREATE INDEX ON glosses USING deeplake_index (text)", &[])
+        .unwrap();
+    let info = c.describe_table("glosses").unwrap();
+    assert_eq!(
+        info.columns[2].index,
+        Some(("idx_glosses_text".into(), "bm25".into()))
+    );
+    let plan = c
+        .query(
+            "EXPLAIN SELECT idx FROM glosses ORDER BY text <#> 'a small dog' DESC LIMIT 5",
+            &[],
+        )
+        .unwrap();
+    let plan = format!("{plan:?}");
+    assert!(plan.contains("index idx_glosses_text (bm25)"), "{plan}");
+    for q in &queries {
+        same_as_scan(&c, "", q);
+        same_as_scan(&c, "WHERE idx % 10 = 1", q);
+    }
+    // Deletes and appends move the corpus statistics: the index follows.
+    c.query("DELETE FROM glosses WHERE idx % 7 = 0", &[])
+        .unwrap();
+    ingest(&c, "glosses", columns(&wn, ROWS..ROWS + 300), Mode::Append);
+    c.query(
+        "INSERT INTO glosses (idx, pos, text) VALUES (-1, 'n', 'a dog that barks at the small cat')",
+        &[],
+    )
+    .unwrap();
+    let plan = c
+        .query(
+            "EXPLAIN SELECT idx FROM glosses ORDER BY text <#> 'dog' DESC LIMIT 5",
+            &[],
+        )
+        .unwrap();
+    let plan = format!("{plan:?}");
+    assert!(
+        plan.contains("2 segments") && plan.contains(", 1 unindexed"),
+        "{plan}"
+    );
+    for q in queries.iter().take(10) {
+        same_as_scan(&c, "", q);
+    }
+    same_as_scan(&c, "", "dog barks cat");
+    // A query matching fewer rows than the limit is the scan's.
+    let few = scored(
+        &c,
+        "SELECT idx, text <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10",
+        "barks zzzunknownzzz",
+    );
+    assert_eq!(few.len(), 10);
 }

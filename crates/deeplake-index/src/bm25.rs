@@ -124,6 +124,23 @@ impl Bm25Query {
         }
     }
 
+    /// The query's distinct terms that some document has, in the order
+    /// [`Bm25Query::term_score`] takes them.
+    pub fn terms(&self) -> impl Iterator<Item = &str> {
+        self.terms.iter().map(|(t, _, _)| t.as_str())
+    }
+
+    /// What term `i` adds to the score of a document of `len` tokens that
+    /// holds it `tf` times. A document's score is the sum over its terms in
+    /// term order, which is how [`Bm25Query::score`] adds them too, so an
+    /// index summing these scores exactly as the scan does.
+    pub fn term_score(&self, i: usize, tf: u32, len: u64) -> f64 {
+        let norm = K1 * (1.0 - B + B * len as f64 / self.avg_len.max(f64::MIN_POSITIVE));
+        let (_, idf, times) = &self.terms[i];
+        let f = f64::from(tf);
+        times * idf * f / (f + norm)
+    }
+
     /// The BM25 score of one document.
     pub fn score(&self, text: &str) -> f32 {
         if self.terms.is_empty() {
@@ -146,12 +163,10 @@ impl Bm25Query {
             }
         });
         let tfs: &[u32] = if tf_more.is_empty() { &tf } else { &tf_more };
-        let norm = K1 * (1.0 - B + B * len as f64 / self.avg_len.max(f64::MIN_POSITIVE));
         let mut score = 0.0;
-        for ((_, idf, times), &f) in self.terms.iter().zip(tfs) {
+        for (i, &f) in tfs.iter().take(self.terms.len()).enumerate() {
             if f > 0 {
-                let f = f64::from(f);
-                score += times * idf * f / (f + norm);
+                score += self.term_score(i, f, len);
             }
         }
         score as f32

@@ -14,7 +14,7 @@ use deeplake_types::SpecType;
 
 use crate::ivf::IvfParams;
 use crate::kind::IndexKind;
-use crate::segment::build_vector_segment;
+use crate::segment::{build_text_segment, build_vector_segment};
 use crate::IndexError;
 
 /// Build parameters `WITH (...)` may carry besides `index_type`.
@@ -128,9 +128,14 @@ pub async fn create_index(
                 meta.segments.push(segment);
             }
         }
+        IndexKind::Bm25 => {
+            let frags = table.unindexed(&meta);
+            let segment = build_text_segment(table, &meta.columns[0], &frags).await?;
+            meta.segments.extend(segment);
+        }
         other => {
             return Err(IndexError::Unsupported(format!(
-                "index type '{}' is not available in this build (available: clustered)",
+                "index type '{}' is not available in this build (available: clustered, bm25)",
                 other.name()
             )))
         }
@@ -148,7 +153,8 @@ pub async fn create_index(
 pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
     let mut added = 0;
     for meta in table.indexes().to_vec() {
-        if meta.index_type != IndexKind::Clustered.name() {
+        let kind = IndexKind::parse(&meta.index_type)?;
+        if !matches!(kind, IndexKind::Clustered | IndexKind::Bm25) {
             continue;
         }
         let frags = table.unindexed(&meta);
@@ -159,10 +165,17 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
         if live == 0 {
             continue;
         }
-        let dim = dimension(table, &meta)?;
-        let built =
-            build_vector_segment(table, &meta.columns[0], &frags, dim, ivf_params(&meta)?).await?;
-        if let Some((segment, _)) = built {
+        let built = match kind {
+            IndexKind::Bm25 => build_text_segment(table, &meta.columns[0], &frags).await?,
+            _ => {
+                let dim = dimension(table, &meta)?;
+                let params = ivf_params(&meta)?;
+                build_vector_segment(table, &meta.columns[0], &frags, dim, params)
+                    .await?
+                    .map(|(segment, _)| segment)
+            }
+        };
+        if let Some(segment) = built {
             match table.add_index_segments(&meta.name, vec![segment]).await {
                 Ok(()) => added += 1,
                 // Dropped meanwhile: nothing to catch up.

@@ -17,6 +17,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::file::Reader;
 use crate::kernel::{dots, norm};
 use crate::IndexError;
 
@@ -337,7 +338,7 @@ impl Ivf {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Ivf, IndexError> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes, "clustered index file");
         if r.take(8)? != MAGIC {
             return Err(IndexError::Corrupt("not a clustered index file".into()));
         }
@@ -349,7 +350,7 @@ impl Ivf {
             .and_then(|c| c.checked_mul(4))
             .and_then(|c| c.checked_add((parts + 1).checked_mul(8)?))
             .and_then(|c| c.checked_add(n.checked_mul(8 + dim.checked_mul(4)?)?));
-        if dim == 0 || parts == 0 || need != Some(bytes.len() - r.at) {
+        if dim == 0 || parts == 0 || need != Some(r.left()) {
             return Err(IndexError::Corrupt(
                 "clustered index file has the wrong size".into(),
             ));
@@ -373,35 +374,6 @@ impl Ivf {
             keys,
             vectors,
         })
-    }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], IndexError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
-        let end = end.ok_or_else(|| IndexError::Corrupt("index file is truncated".into()))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u64(&mut self) -> Result<u64, IndexError> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| {
-            IndexError::Corrupt("index file is truncated".into())
-        })?))
-    }
-
-    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
-        let b = self.take(n * 4)?;
-        Ok(b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
     }
 }
 

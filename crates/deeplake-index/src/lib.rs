@@ -2,16 +2,18 @@
 //! statistics and scoring (`bm25`), the SIMD cosine and MaxSim kernels
 //! (`kernel`), and the index structures built on them over storage's
 //! index segments: the index types and their rules (`kind`), the IVF
-//! vector index (`ivf`), building and catching up a table's indexes
+//! vector index (`ivf`), the BM25 postings (`postings`), building and catching up a table's indexes
 //! (`build`) and answering from them (`search`, with loaded segments
 //! cached per process). SQL depends on this crate and this crate on
 //! storage, never the reverse.
 
 pub mod bm25;
 pub mod build;
+mod file;
 pub mod ivf;
 pub mod kernel;
 pub mod kind;
+pub mod postings;
 pub mod search;
 mod segment;
 

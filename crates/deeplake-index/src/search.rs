@@ -1,4 +1,5 @@
-//! Answering from a table's vector index: candidate rows for a top-k.
+//! Answering from a table's index: candidate rows for a top-k, and (for
+//! a text index) the corpus statistics of the live rows.
 //!
 //! The candidates are the best keys of every segment (each probed as the
 //! index's knobs say), the rows whose vectors are NULL (an exact `ORDER BY
@@ -16,8 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use deeplake_storage::{Fragment, IndexMeta, IndexSegment, Table};
 
+use crate::bm25::{Bm25Query, CorpusStats};
 use crate::ivf::TopK;
-use crate::segment::{load_vector_segment, unkey, VectorSegment};
+use crate::segment::{load_segment, unkey, Loaded};
 use crate::IndexError;
 
 /// Partitions probed per segment when the index and the session set none.
@@ -76,7 +78,7 @@ pub struct Candidates {
 }
 
 struct Cache {
-    entries: HashMap<String, (Arc<VectorSegment>, u64)>,
+    entries: HashMap<String, (Arc<Loaded>, u64)>,
     bytes: usize,
     clock: u64,
     limit: usize,
@@ -100,7 +102,7 @@ fn cache() -> &'static Mutex<Cache> {
 
 /// The segment, from the cache or loaded into it (least recently used
 /// entries leave when the cache is over its bound).
-async fn segment(table: &Table, seg: &IndexSegment) -> Result<Arc<VectorSegment>, IndexError> {
+async fn segment(table: &Table, seg: &IndexSegment) -> Result<Arc<Loaded>, IndexError> {
     if let Ok(mut c) = cache().lock() {
         c.clock += 1;
         let now = c.clock;
@@ -109,7 +111,7 @@ async fn segment(table: &Table, seg: &IndexSegment) -> Result<Arc<VectorSegment>
             return Ok(s.clone());
         }
     }
-    let loaded = Arc::new(load_vector_segment(table, seg).await?);
+    let loaded = Arc::new(load_segment(table, seg).await?);
     if let Ok(mut c) = cache().lock() {
         c.clock += 1;
         let now = c.clock;
@@ -148,6 +150,74 @@ fn live_position(frag: &Fragment, start: u64, local: u64) -> Option<u64> {
     Some(start + local - before)
 }
 
+/// Where a segment's keys are among the table's live rows.
+struct Places<'a> {
+    /// Each slot of the segment: its fragment and first live position.
+    slots: Vec<Option<(&'a Fragment, u64)>>,
+}
+
+impl<'a> Places<'a> {
+    fn new(table: &'a Table, seg: &IndexSegment, slot_of: &HashMap<&str, usize>) -> Places<'a> {
+        let frags = &table.manifest().fragments;
+        let slots = seg
+            .fragments
+            .iter()
+            .map(|id| {
+                let i = *slot_of.get(id.as_str())?;
+                Some((&frags[i], table.fragment_start(i)?))
+            })
+            .collect();
+        Places { slots }
+    }
+
+    /// The key's live position, if the row is live and `allowed` has it.
+    fn position(&self, key: u64, allowed: Option<&RowSet>) -> Option<u64> {
+        let (slot, local) = unkey(key);
+        let (frag, start) = self.slots.get(slot).copied().flatten()?;
+        let p = live_position(frag, start, local)?;
+        allowed.is_none_or(|a| a.contains(p)).then_some(p)
+    }
+}
+
+fn slots(table: &Table) -> HashMap<&str, usize> {
+    table
+        .manifest()
+        .fragments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.as_str(), i))
+        .collect()
+}
+
+fn wrong_kind(seg: &IndexSegment, index: &IndexMeta) -> IndexError {
+    IndexError::Corrupt(format!(
+        "segment '{}' of index '{}' does not hold a {} index",
+        seg.id, index.name, index.index_type
+    ))
+}
+
+/// Adds every live row of the fragments `index` does not cover.
+fn with_unindexed(table: &Table, index: &IndexMeta, mut rows: Vec<u64>) -> Candidates {
+    let from_index = rows.len();
+    let frags = &table.manifest().fragments;
+    let mut unindexed = 0;
+    for i in table.unindexed(index) {
+        let (Some(start), live) = (table.fragment_start(i), frags[i].live_rows()) else {
+            continue;
+        };
+        rows.extend(start..start + live);
+        unindexed += live;
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    Candidates {
+        rows,
+        from_index,
+        unindexed,
+        segments: index.segments.len(),
+    }
+}
+
 /// The `k` best rows for `query` by the vector index `index` of `table`,
 /// with the NULL and unindexed rows beside them (see the module's note).
 /// `allowed` limits the indexed part to those rows; unindexed rows are all
@@ -160,59 +230,81 @@ pub async fn vector_candidates(
     nprobe: usize,
     allowed: Option<&RowSet>,
 ) -> Result<Candidates, IndexError> {
-    let frags = &table.manifest().fragments;
-    let slot_of: HashMap<&str, usize> = frags
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id.as_str(), i))
-        .collect();
+    let slot_of = slots(table);
     let mut best = TopK::new(k);
     let mut rows = Vec::new();
     for seg in &index.segments {
         let loaded = segment(table, seg).await?;
-        // Each slot of the segment: its fragment and first live position.
-        let places: Vec<Option<(&Fragment, u64)>> = seg
-            .fragments
-            .iter()
-            .map(|id| {
-                let i = *slot_of.get(id.as_str())?;
-                Some((&frags[i], table.fragment_start(i)?))
-            })
-            .collect();
-        let position = |key: u64| {
-            let (slot, local) = unkey(key);
-            let (frag, start) = places.get(slot).copied().flatten()?;
-            let p = live_position(frag, start, local)?;
-            allowed.is_none_or(|a| a.contains(p)).then_some(p)
+        let Loaded::Vector(v) = loaded.as_ref() else {
+            return Err(wrong_kind(seg, index));
         };
-        for (score, key) in loaded
-            .ivf
-            .search(query, k, nprobe, |key| position(key).is_some())?
-        {
-            if let Some(p) = position(key) {
+        let places = Places::new(table, seg, &slot_of);
+        let accept = |key: u64| places.position(key, allowed).is_some();
+        for (score, key) in v.ivf.search(query, k, nprobe, accept)? {
+            if let Some(p) = places.position(key, allowed) {
                 best.push(score, p);
             }
         }
-        rows.extend(loaded.nulls.iter().filter_map(|&key| position(key)));
+        rows.extend(
+            v.nulls
+                .iter()
+                .filter_map(|&key| places.position(key, allowed)),
+        );
     }
     rows.extend(best.into_sorted().into_iter().map(|(_, p)| p));
-    let from_index = rows.len();
-    let mut unindexed = 0;
-    for i in table.unindexed(index) {
-        let (Some(start), live) = (table.fragment_start(i), frags[i].live_rows()) else {
-            continue;
+    Ok(with_unindexed(table, index, rows))
+}
+
+/// The `k` rows scoring best for `query` by the text index `index`, with
+/// every unindexed row beside them; rows scoring 0 are not candidates.
+pub async fn text_candidates(
+    table: &Table,
+    index: &IndexMeta,
+    query: &Bm25Query,
+    k: usize,
+    allowed: Option<&RowSet>,
+) -> Result<Candidates, IndexError> {
+    let slot_of = slots(table);
+    let mut best = TopK::new(k);
+    for seg in &index.segments {
+        let loaded = segment(table, seg).await?;
+        let Loaded::Text(p) = loaded.as_ref() else {
+            return Err(wrong_kind(seg, index));
         };
-        rows.extend(start..start + live);
-        unindexed += live;
+        let places = Places::new(table, seg, &slot_of);
+        let accept = |key: u64| places.position(key, allowed).is_some();
+        for (score, key) in p.search(query, k, accept) {
+            if let Some(pos) = places.position(key, allowed) {
+                best.push(score, pos);
+            }
+        }
     }
-    rows.sort_unstable();
-    rows.dedup();
-    Ok(Candidates {
-        rows,
-        from_index,
-        unindexed,
-        segments: index.segments.len(),
-    })
+    let rows = best.into_sorted().into_iter().map(|(_, p)| p).collect();
+    Ok(with_unindexed(table, index, rows))
+}
+
+/// Corpus statistics of the text index's column over the table's live
+/// rows: counted from the postings for the rows segments cover and from
+/// the column itself for the rest, so they equal a scan of the whole
+/// column.
+pub async fn text_stats(table: &Table, index: &IndexMeta) -> Result<CorpusStats, IndexError> {
+    let slot_of = slots(table);
+    let mut stats = CorpusStats::default();
+    for seg in &index.segments {
+        let loaded = segment(table, seg).await?;
+        let Loaded::Text(p) = loaded.as_ref() else {
+            return Err(wrong_kind(seg, index));
+        };
+        let places = Places::new(table, seg, &slot_of);
+        p.add_stats(&mut stats, |key| places.position(key, None).is_some());
+    }
+    for i in table.unindexed(index) {
+        let batch = table
+            .read_fragment(i, Some(&[index.columns[0].as_str()]))
+            .await?;
+        stats.add(batch.column(0))?;
+    }
+    Ok(stats)
 }
 
 /// The nprobe an index asks for in its parameters, if any.

@@ -1,6 +1,8 @@
-//! One segment of a vector index: the IVF over some fragments' vectors
-//! (file `ivf`) and the keys of their NULL vectors (file `nulls`), written
-//! under the segment's directory before the commit that lists it.
+//! One segment of an index, written under the segment's directory before
+//! the commit that lists it: for a vector index the IVF over some
+//! fragments' vectors (file `ivf`) and the keys of their NULL vectors
+//! (file `nulls`); for a text index the postings of their texts (file
+//! `bm25`).
 //!
 //! A key names a row as `(slot << 32) | local row`, where `slot` is the
 //! fragment's place in the segment's fragment list and the local row its
@@ -18,10 +20,12 @@ use bytes::Bytes;
 use deeplake_storage::{IndexSegment, Table};
 
 use crate::ivf::{Ivf, IvfParams};
+use crate::postings::Postings;
 use crate::IndexError;
 
 pub(crate) const IVF_FILE: &str = "ivf";
 pub(crate) const NULLS_FILE: &str = "nulls";
+pub(crate) const BM25_FILE: &str = "bm25";
 
 pub(crate) fn key(slot: usize, local: u64) -> u64 {
     ((slot as u64) << 32) | local
@@ -38,10 +42,66 @@ pub struct VectorSegment {
     pub nulls: Vec<u64>,
 }
 
-impl VectorSegment {
+/// A loaded segment of either kind.
+#[derive(Debug)]
+pub enum Loaded {
+    Vector(VectorSegment),
+    Text(Postings),
+}
+
+impl Loaded {
     pub fn size_bytes(&self) -> usize {
-        self.ivf.size_bytes() + self.nulls.len() * 8
+        match self {
+            Loaded::Vector(v) => v.ivf.size_bytes() + v.nulls.len() * 8,
+            Loaded::Text(p) => p.size_bytes(),
+        }
     }
+}
+
+fn new_segment(table: &Table, id: String, files: &[&str], frags: &[usize]) -> IndexSegment {
+    IndexSegment {
+        id,
+        files: files.iter().map(|f| f.to_string()).collect(),
+        fragments: frags
+            .iter()
+            .map(|&i| table.manifest().fragments[i].id.clone())
+            .collect(),
+    }
+}
+
+/// Builds and writes a text segment over fragments `frags`; None when
+/// they hold no rows. Not committed, as [`build_vector_segment`].
+pub(crate) async fn build_text_segment(
+    table: &Table,
+    column: &str,
+    frags: &[usize],
+) -> Result<Option<IndexSegment>, IndexError> {
+    let mut texts: Vec<(u64, String)> = Vec::new();
+    let mut rows = 0;
+    for (slot, &i) in frags.iter().enumerate() {
+        let frag = &table.manifest().fragments[i];
+        let batch = table.read_fragment(i, Some(&[column])).await?;
+        let col = arrow_cast::cast(batch.column(0), &DataType::Utf8)?;
+        rows += col.len();
+        for (n, t) in col.as_string::<i32>().iter().enumerate() {
+            if let Some(t) = t {
+                texts.push((key(slot, frag.nth_live(n as u64)), t.to_string()));
+            }
+        }
+    }
+    if rows == 0 {
+        return Ok(None);
+    }
+    let postings = tokio::task::spawn_blocking(move || {
+        Postings::build(texts.iter().map(|(k, t)| (*k, t.as_str()))).to_bytes()
+    })
+    .await
+    .map_err(|e| IndexError::Corrupt(format!("index build stopped: {e}")))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    table
+        .put_index_file(&id, BM25_FILE, Bytes::from(postings))
+        .await?;
+    Ok(Some(new_segment(table, id, &[BM25_FILE], frags)))
 }
 
 /// The vectors of `column` in fragments `frags` (manifest positions):
@@ -123,20 +183,28 @@ pub(crate) async fn build_vector_segment(
     table
         .put_index_file(&id, NULLS_FILE, Bytes::from(nulls))
         .await?;
-    let fragments = frags
-        .iter()
-        .map(|&i| table.manifest().fragments[i].id.clone())
-        .collect();
-    let segment = IndexSegment {
-        id,
-        files: vec![IVF_FILE.into(), NULLS_FILE.into()],
-        fragments,
-    };
+    let segment = new_segment(table, id, &[IVF_FILE, NULLS_FILE], frags);
     Ok(Some((segment, dim)))
 }
 
-/// Reads a committed segment's files.
-pub(crate) async fn load_vector_segment(
+/// Reads a committed segment's files, whichever kind it is.
+pub(crate) async fn load_segment(
+    table: &Table,
+    segment: &IndexSegment,
+) -> Result<Loaded, IndexError> {
+    if segment.files.iter().any(|f| f == BM25_FILE) {
+        let bytes = table.get_index_file(&segment.id, BM25_FILE).await?;
+        let postings = tokio::task::spawn_blocking(move || Postings::from_bytes(&bytes))
+            .await
+            .map_err(|e| IndexError::Corrupt(format!("index load stopped: {e}")))??;
+        return Ok(Loaded::Text(postings));
+    }
+    load_vector_segment(table, segment)
+        .await
+        .map(Loaded::Vector)
+}
+
+async fn load_vector_segment(
     table: &Table,
     segment: &IndexSegment,
 ) -> Result<VectorSegment, IndexError> {

@@ -39,14 +39,16 @@ use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::{SyncTable, SYNC_FUNCTION};
-use crate::indexed::{top_k_search, TopKSearch};
+use crate::indexed::{top_k_search, TopKSearch, Wanted};
 use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
 };
 use deeplake_index::bm25::{Bm25Query, CorpusStats};
 use deeplake_index::kind::IndexKind;
-use deeplake_index::search::{index_nprobe, vector_candidates, RowSet, DEFAULT_NPROBE};
+use deeplake_index::search::{
+    index_nprobe, text_candidates, text_stats, vector_candidates, RowSet, DEFAULT_NPROBE,
+};
 use deeplake_index::IndexError;
 
 const CATALOG: &str = "deeplake";
@@ -439,9 +441,15 @@ impl Engine {
         search: &TopKSearch,
         table: &Table,
     ) -> Result<Option<(Vec<u64>, String)>> {
-        let Some(index) = table.indexes().iter().find(|i| {
-            i.columns == [search.column.clone()] && i.index_type == IndexKind::Clustered.name()
-        }) else {
+        let kind = match &search.wanted {
+            Wanted::Vector(_) => IndexKind::Clustered,
+            Wanted::Text(_) => IndexKind::Bm25,
+        };
+        let Some(index) = table
+            .indexes()
+            .iter()
+            .find(|i| i.columns == [search.column.clone()] && i.index_type == kind.name())
+        else {
             return Ok(None);
         };
         let frags = &table.manifest().fragments;
@@ -491,11 +499,28 @@ impl Engine {
             _ => nprobe,
         };
         let k = search.depth + CANDIDATE_MARGIN;
-        let found = vector_candidates(table, index, &search.vector, k, nprobe, allowed.as_ref())
-            .await
-            .map_err(index_err)?;
+        let found = match &search.wanted {
+            Wanted::Vector(v) => {
+                vector_candidates(table, index, v, k, nprobe, allowed.as_ref()).await
+            }
+            Wanted::Text(text) => {
+                let stats = self.corpus_stats(table, &search.column).await?;
+                let query = Bm25Query::new(text, &stats);
+                text_candidates(table, index, &query, k, allowed.as_ref()).await
+            }
+        }
+        .map_err(index_err)?;
+        // Fewer matching rows than asked for: the rest of the result are
+        // rows scoring 0 (or nothing matches), which only the scan lists.
+        if matches!(search.wanted, Wanted::Text(_)) && found.from_index < search.depth {
+            return Ok(None);
+        }
+        let probes = match &search.wanted {
+            Wanted::Vector(_) => format!("nprobe {nprobe}, "),
+            Wanted::Text(_) => String::new(),
+        };
         let note = format!(
-            "index {} ({}) on {}({}): nprobe {nprobe}, {} candidate rows ({} from {} segments, {} unindexed){}",
+            "index {} ({}) on {}({}): {probes}{} candidate rows ({} from {} segments, {} unindexed){}",
             index.name,
             index.index_type,
             table.name(),
@@ -743,13 +768,24 @@ impl Engine {
         if let Some(s) = self.stats.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(s);
         }
-        let mut stats = CorpusStats::default();
-        let mut scan = table.scan(Some(&[column]))?;
-        while let Some(batch) = scan.try_next().await? {
-            stats
-                .add(batch.column(0))
-                .map_err(datafusion::error::DataFusionError::from)?;
-        }
+        let bm25 = table
+            .indexes()
+            .iter()
+            .find(|i| i.columns == [column.to_string()] && i.index_type == IndexKind::Bm25.name());
+        let stats = match bm25 {
+            // The postings count the rows they cover; only the rest is read.
+            Some(index) => text_stats(table, index).await.map_err(index_err)?,
+            None => {
+                let mut stats = CorpusStats::default();
+                let mut scan = table.scan(Some(&[column]))?;
+                while let Some(batch) = scan.try_next().await? {
+                    stats
+                        .add(batch.column(0))
+                        .map_err(datafusion::error::DataFusionError::from)?;
+                }
+                stats
+            }
+        };
         let stats = Arc::new(stats);
         if let Ok(mut m) = self.stats.lock() {
             m.retain(|k, _| k.0 != key.0 || k.2 != key.2);

@@ -1,6 +1,6 @@
 //! Statements an index can answer: `SELECT ... FROM t [WHERE ...] ORDER BY
-//! col <#> vector DESC LIMIT k`, over one table, with `col` carrying a
-//! vector index. Such a statement keeps its meaning; the engine only
+//! col <#> vector DESC LIMIT k` (or `text_col <#> 'query'`), over one
+//! table, with `col` carrying a vector (or BM25) index. Such a statement keeps its meaning; the engine only
 //! narrows the table it reads to the index's candidates, which DataFusion
 //! then scores exactly, filters and sorts as it would the whole table.
 //! A WHERE clause is first run alone for the positions of the rows it
@@ -8,6 +8,7 @@
 //! index, which then returns only rows among them and probes on until it
 //! has k, so a selective filter never starves the result.
 
+use arrow_schema::DataType;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor,
 };
@@ -15,14 +16,25 @@ use datafusion::sql::sqlparser::ast::{
 use crate::catalog::SCHEMA;
 use crate::positions::{plain_query, plain_select};
 use crate::provider::ROW_POSITION;
-use crate::rewrite::{column_ref, const_vector, norm_ident, object_name, result_depth, ScopeTable};
+use crate::rewrite::{
+    column_ref, const_text, const_vector, norm_ident, object_name, result_depth, ScopeTable,
+};
 
-/// A top-k vector search over one table.
+/// What a search looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted {
+    /// Cosine against this vector.
+    Vector(Vec<f32>),
+    /// BM25 of this query text.
+    Text(String),
+}
+
+/// A top-k search over one table.
 #[derive(Debug, Clone)]
 pub struct TopKSearch {
     pub table: String,
     pub column: String,
-    pub vector: Vec<f32>,
+    pub wanted: Wanted,
     /// LIMIT plus OFFSET.
     pub depth: usize,
     /// The statement reduced to selecting the row positions its WHERE
@@ -119,12 +131,21 @@ pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch
         None => true,
         Some(q) => alias.as_ref() == Some(q) || (alias.is_none() && *q == table),
     };
-    let (column, vector) = [(left, right), (right, left)]
+    let (column, wanted) = [(left, right), (right, left)]
         .into_iter()
         .find_map(|(c, v)| {
             let (qual, column) = column_ref(c)?;
-            let known = names_table(&qual) && scoped.schema.field_with_name(&column).is_ok();
-            Some((column, const_vector(v)?)).filter(|_| known)
+            let field = scoped.schema.field_with_name(&column).ok()?;
+            if !names_table(&qual) {
+                return None;
+            }
+            let wanted = match field.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                    Wanted::Text(const_text(v)?)
+                }
+                _ => Wanted::Vector(const_vector(v)?),
+            };
+            Some((column, wanted))
         })?;
     let filter = match query.body.as_ref() {
         SetExpr::Select(s) if s.selection.is_some() => {
@@ -143,7 +164,7 @@ pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch
     Some(TopKSearch {
         table,
         column,
-        vector,
+        wanted,
         depth,
         filter,
     })
@@ -152,7 +173,7 @@ pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_schema::{DataType, Field, Schema};
+    use arrow_schema::{Field, Schema};
     use datafusion::sql::parser::{DFParser, Statement as DFStatement};
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use std::sync::Arc;
@@ -165,6 +186,7 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![
             Field::new("emb", DataType::Float32, true),
             Field::new("label", DataType::Int64, true),
+            Field::new("body", DataType::Utf8, true),
         ]));
         let scope = [ScopeTable {
             name: "docs".into(),
@@ -181,9 +203,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (s.column.as_str(), s.depth, s.vector.as_slice()),
-            ("emb", 7, &[1.0, 0.0][..])
+            (s.column.as_str(), s.depth, &s.wanted),
+            ("emb", 7, &Wanted::Vector(vec![1.0, 0.0]))
         );
+        let s = search("SELECT * FROM docs ORDER BY body <#> 'cat food' DESC LIMIT 3").unwrap();
+        assert_eq!(s.wanted, Wanted::Text("cat food".into()));
+        let s = search(
+            "SELECT label, emb <#> '{1,0}' AS score FROM docs ORDER BY score DESC LIMIT 5 OFFSET 2",
+        )
+        .unwrap();
+
         assert!(s.filter.is_none());
         let s = search("SELECT * FROM public.docs d WHERE d.label = 3 ORDER BY ARRAY[1,2] <#> d.emb DESC LIMIT 3").unwrap();
         assert_eq!(
