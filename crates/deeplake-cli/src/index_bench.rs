@@ -115,10 +115,9 @@ fn case(
         &[],
     )?;
     let build = t.elapsed().as_secs_f64();
-    let mb = client
-        .dataset_path(&table)
-        .strip_prefix("file://")
-        .map_or(0.0, |p| dir_bytes(&Path::new(p).join("index")) as f64 / 1e6);
+    let path = client.dataset_path(&table);
+    let local = path.strip_prefix("file://").unwrap_or(&path);
+    let mb = dir_bytes(&Path::new(local).join("index")) as f64 / 1e6;
     for nprobe in NPROBES {
         client.query(&format!("SET deeplake.nprobe = {nprobe}"), &[])?;
         let (ms, ids) = our_topk(client, &table, &queries)?;

@@ -207,6 +207,29 @@ async fn versions_time_travel(loc: Location) {
     assert_eq!(all_ids(&writer).await, vec![500, 501, 502]);
     let before = writer.checkout(3).await.unwrap();
     assert_eq!(before.len(), 20);
+
+    // Refreshing with nothing new (two `stat`s on local disk) still sees
+    // the next commit, and a table dropped and made again up to the same
+    // version number.
+    let mut reader = loc.open_table("t").await.unwrap();
+    assert!(!reader.refresh().await.unwrap());
+    assert!(!reader.refresh().await.unwrap());
+    writer.append(&batch(600, 2)).await.unwrap();
+    assert!(reader.refresh().await.unwrap());
+    assert!(!reader.refresh().await.unwrap());
+    assert_eq!(reader.len(), 5);
+    let v = reader.version();
+    loc.drop_table("t").await.unwrap();
+    let mut again = loc.create_table("t", schema()).await.unwrap();
+    while again.version() < v {
+        again
+            .append(&batch(900 + again.len() as i64, 1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(again.version(), v);
+    assert!(reader.refresh().await.unwrap());
+    assert_eq!(all_ids(&reader).await, all_ids(&again).await);
 }
 
 #[tokio::test]

@@ -44,6 +44,17 @@ pub struct Table {
     /// then memory-mapped, so reads are slices of the page cache instead of
     /// a system call and a copy each.
     local: Option<Arc<std::path::PathBuf>>,
+    /// On local disk, the (length, modification time) of this version's
+    /// manifest file when a refresh last found it the newest: see
+    /// [`Table::unchanged_on_disk`].
+    stamp: Option<FileStamp>,
+}
+
+type FileStamp = (u64, std::time::SystemTime);
+
+fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// Global index of each fragment's first live row, and the live total.
@@ -90,6 +101,29 @@ impl Table {
         self.starts = Arc::new(starts);
         self.live = live;
         self.manifest = Arc::new(manifest);
+        self.stamp = None;
+    }
+
+    fn version_file(&self, version: u64) -> Option<std::path::PathBuf> {
+        let dir = self.local.as_ref()?;
+        Some(dir.join("_versions").join(format!("{version:020}.json")))
+    }
+
+    /// On local disk: whether this handle's version is still the newest
+    /// and its manifest file the one last checked (no file for the next
+    /// version, the same length and modification time for this one), in
+    /// two `stat` calls. Versions are numbered without gaps, so a missing
+    /// next version means no commit since; the stamp tells a table dropped
+    /// and made again up to the same version number.
+    fn unchanged_on_disk(&self) -> bool {
+        let (Some(stamp), Some(next), Some(this)) = (
+            self.stamp,
+            self.version_file(self.manifest.version + 1),
+            self.version_file(self.manifest.version),
+        ) else {
+            return false;
+        };
+        !next.exists() && file_stamp(&this) == Some(stamp)
     }
 
     fn handle(
@@ -109,6 +143,7 @@ impl Table {
             live,
             cache: Arc::default(),
             local: local.map(Arc::new),
+            stamp: None,
         }
     }
 
@@ -239,6 +274,9 @@ impl Table {
 
     /// Moves this handle to the newest commit; returns whether it changed.
     pub async fn refresh(&mut self) -> Result<bool> {
+        if self.unchanged_on_disk() {
+            return Ok(false);
+        }
         let m = self
             .log()
             .latest()
@@ -252,6 +290,10 @@ impl Table {
         if changed {
             self.set_manifest(m);
         }
+        // Read before the stamp: a commit in between shows as a next version.
+        self.stamp = self
+            .version_file(self.manifest.version)
+            .and_then(|p| file_stamp(&p));
         Ok(changed)
     }
 
