@@ -7,16 +7,14 @@
 //! run in the same run on the same data.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::Int64Array;
 use deeplake_cli::npy::{self, Matrix};
 use deeplake_cli::wordnet;
-use deeplake_client::{Client, Column, IngestOptions};
+use deeplake_client::Client;
 use deeplake_index::ivf::default_partitions;
 
-use crate::search_bench::{embedding_array, glove_matrix, median, our_topk, Baselines};
+use crate::search_bench::{glove_matrix, ingest_vectors, median, our_topk, Baselines};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -85,18 +83,7 @@ fn case(
     all: &Matrix,
 ) -> BoxResult<()> {
     let (data, queries) = hold_out(all, HELD_OUT);
-    let table = name.replace('-', "_");
-    client.ingest(
-        &table,
-        vec![
-            (
-                "idx".into(),
-                Column::Arrow(Arc::new(Int64Array::from_iter_values(0..data.rows as i64))),
-            ),
-            ("embedding".into(), Column::Arrow(embedding_array(&data))),
-        ],
-        IngestOptions::default(),
-    )?;
+    let table = ingest_vectors(client, name, &data)?;
     println!(
         "{name}: {} x {}, {} held-out queries, top-{K}, one query at a time",
         data.rows, data.cols, queries.rows

@@ -62,7 +62,7 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-pub(crate) fn embedding_array(m: &Matrix) -> ArrayRef {
+fn embedding_array(m: &Matrix) -> ArrayRef {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     Arc::new(FixedSizeListArray::new(
         item,
@@ -70,6 +70,24 @@ pub(crate) fn embedding_array(m: &Matrix) -> ArrayRef {
         Arc::new(Float32Array::from(m.data.clone())),
         None,
     ))
+}
+
+/// `data` as table `name` (dashes become underscores) of `idx` and
+/// `embedding`; returns the table's name.
+pub(crate) fn ingest_vectors(client: &Client, name: &str, data: &Matrix) -> BoxResult<String> {
+    let table = name.replace('-', "_");
+    client.ingest(
+        &table,
+        vec![
+            (
+                "idx".into(),
+                Column::Arrow(Arc::new(Int64Array::from_iter_values(0..data.rows as i64))),
+            ),
+            ("embedding".into(), Column::Arrow(embedding_array(data))),
+        ],
+        IngestOptions::default(),
+    )?;
+    Ok(table)
 }
 
 fn random_matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -184,18 +202,7 @@ fn topk_case(
     data: &Matrix,
     queries: &Matrix,
 ) -> BoxResult<()> {
-    let table = name.replace('-', "_");
-    client.ingest(
-        &table,
-        vec![
-            (
-                "idx".into(),
-                Column::Arrow(Arc::new(Int64Array::from_iter_values(0..data.rows as i64))),
-            ),
-            ("embedding".into(), Column::Arrow(embedding_array(data))),
-        ],
-        IngestOptions::default(),
-    )?;
+    let table = ingest_vectors(client, name, data)?;
     let vec_path = scratch.join(format!("{table}.npy"));
     let q_path = scratch.join(format!("{table}-queries.npy"));
     npy::write(&vec_path, data)?;
