@@ -39,6 +39,7 @@ use crate::functions::bound::Bound;
 use crate::functions::builtins;
 use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::{SyncTable, SYNC_FUNCTION};
+use crate::functions::vector::VectorQuery;
 use crate::indexed::{top_k_search, TopKSearch, Wanted};
 use crate::positions::select_positions;
 use crate::rewrite::{
@@ -801,6 +802,10 @@ impl Engine {
                 .ok_or_else(|| query_err(format!("table \"{t}\" does not exist")))
         };
         match search {
+            Search::Vector { udf, vector } => Ok(ScalarUDF::new_from_impl(Bound::new(
+                udf.clone(),
+                Arc::new(VectorQuery::new(vector.clone())),
+            ))),
             Search::Bm25 {
                 udf,
                 table,

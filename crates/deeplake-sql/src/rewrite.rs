@@ -27,9 +27,14 @@ pub struct ScopeTable {
     pub schema: SchemaRef,
 }
 
-/// A search whose scores need whole-table statistics, prepared before planning.
+/// A search whose scores need whole-table statistics, or a constant
+/// query vector bound once, prepared before planning.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Search {
+    /// `col <#> constant vector`: the vector is bound to the function
+    /// rather than left in the plan as a literal, which DataFusion would
+    /// fold into a list constant and format into every expression name.
+    Vector { udf: String, vector: Vec<f32> },
     Bm25 {
         udf: String,
         table: String,
@@ -439,6 +444,16 @@ impl Rewriter<'_> {
                     });
                     return Ok(call(&udf, vec![col.clone()]));
                 }
+            }
+        }
+        for (col, q) in [(left, right), (right, left)] {
+            if let (Some(_), Some(vector)) = (self.resolve(col)?, const_vector(q)) {
+                let udf = self.next_udf("cosine");
+                self.searches.push(Search::Vector {
+                    udf: udf.clone(),
+                    vector,
+                });
+                return Ok(call(&udf, vec![col.clone()]));
             }
         }
         Ok(call(

@@ -570,3 +570,37 @@ mod tests {
         }
     }
 }
+
+/// `col <#> constant vector` with the vector bound at planning (see
+/// `Search::Vector`): cosine against a 1-D column, MaxSim against a 2-D
+/// one, as `deeplake_similarity` computes them.
+#[derive(Debug)]
+pub struct VectorQuery {
+    vector: Vec<f32>,
+    /// The vector as a one-row `float4[]` array, built once.
+    array: ArrayRef,
+}
+
+impl VectorQuery {
+    pub fn new(vector: Vec<f32>) -> VectorQuery {
+        let array: ArrayRef = Arc::new(flat_list(vec![Some(vector.clone())]));
+        VectorQuery { vector, array }
+    }
+}
+
+impl PartialEq for VectorQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.vector == other.vector
+    }
+}
+
+impl super::bound::RowScorer for VectorQuery {
+    const ARGS: usize = 1;
+    fn scores(&self, args: &[ArrayRef]) -> Result<Float32Array> {
+        if is_2d(args[0].data_type()) {
+            maxsim_scores(&args[0], &self.array, true)
+        } else {
+            cosine_scores(&args[0], &self.array, true)
+        }
+    }
+}
