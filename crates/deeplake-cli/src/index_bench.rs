@@ -21,6 +21,8 @@ type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 const K: usize = 10;
 const HELD_OUT: usize = 500;
 const NPROBES: [usize; 6] = [2, 4, 8, 16, 32, 64];
+/// Candidates the quantized index hands to the exact re-score.
+const RERANKS: [usize; 2] = [32, 64];
 
 /// Splits every `step`-th row off as a query.
 fn hold_out(m: &Matrix, queries: usize) -> (Matrix, Matrix) {
@@ -96,28 +98,46 @@ fn case(
         median(exact_ms)
     );
 
-    let t = Instant::now();
-    client.query(
-        &format!("CREATE INDEX ON {table} USING deeplake_index (embedding) WITH (index_type = 'clustered')"),
-        &[],
-    )?;
-    let build = t.elapsed().as_secs_f64();
-    let path = client.dataset_path(&table);
-    let local = path.strip_prefix("file://").unwrap_or(&path);
-    let mb = dir_bytes(&Path::new(local).join("index")) as f64 / 1e6;
-    for nprobe in NPROBES {
-        client.query(&format!("SET deeplake.nprobe = {nprobe}"), &[])?;
-        let (ms, ids) = our_topk(client, &table, &queries)?;
-        row(
-            "ours clustered",
-            &format!("nprobe={nprobe}"),
-            build,
-            mb,
-            recall(&ids, &truth),
-            median(ms),
-        );
+    for (kind, reranks) in [
+        ("clustered", &[0][..]),
+        ("clustered_quantized", &RERANKS[..]),
+    ] {
+        let path = client.dataset_path(&table);
+        let dir = Path::new(path.strip_prefix("file://").unwrap_or(&path)).join("index");
+        // A dropped index's files stay for the versions that list it.
+        let before = dir_bytes(&dir);
+        let t = Instant::now();
+        client.query(
+            &format!("CREATE INDEX bench_idx ON {table} USING deeplake_index (embedding) WITH (index_type = '{kind}')"),
+            &[],
+        )?;
+        let build = t.elapsed().as_secs_f64();
+        let mb = (dir_bytes(&dir) - before) as f64 / 1e6;
+        for &rerank in reranks {
+            if rerank > 0 {
+                client.query(&format!("SET deeplake.rerank = {rerank}"), &[])?;
+            }
+            for nprobe in NPROBES {
+                client.query(&format!("SET deeplake.nprobe = {nprobe}"), &[])?;
+                let (ms, ids) = our_topk(client, &table, &queries)?;
+                let param = match rerank {
+                    0 => format!("nprobe={nprobe}"),
+                    r => format!("nprobe={nprobe},rr={r}"),
+                };
+                row(
+                    &format!("ours {kind}"),
+                    &param,
+                    build,
+                    mb,
+                    recall(&ids, &truth),
+                    median(ms),
+                );
+            }
+        }
+        client.query("SET deeplake.nprobe = DEFAULT", &[])?;
+        client.query("SET deeplake.rerank = DEFAULT", &[])?;
+        client.query("DROP INDEX bench_idx", &[])?;
     }
-    client.query("SET deeplake.nprobe = DEFAULT", &[])?;
 
     let vec_path = scratch.join(format!("{table}.npy"));
     let q_path = scratch.join(format!("{table}-queries.npy"));

@@ -130,12 +130,23 @@ impl Bm25Query {
         self.terms.iter().map(|(t, _, _)| t.as_str())
     }
 
-    /// What term `i` adds to the score of a document of `len` tokens that
-    /// holds it `tf` times. A document's score is the sum over its terms in
-    /// term order, which is how [`Bm25Query::score`] adds them too, so an
-    /// index summing these scores exactly as the scan does.
-    pub fn term_score(&self, i: usize, tf: u32, len: u64) -> f64 {
-        let norm = K1 * (1.0 - B + B * len as f64 / self.avg_len.max(f64::MIN_POSITIVE));
+    /// The length normalization of a document of `len` tokens; it
+    /// depends on the corpus only through the average length, so an index
+    /// computes it once per document, not once per posting.
+    pub fn length_norm(&self, len: u64) -> f64 {
+        K1 * (1.0 - B + B * len as f64 / self.avg_len.max(f64::MIN_POSITIVE))
+    }
+
+    pub fn avg_len(&self) -> f64 {
+        self.avg_len
+    }
+
+    /// What term `i` adds to the score of a document that holds it `tf`
+    /// times, with the document's [`Bm25Query::length_norm`]. A document's
+    /// score is the sum over its terms in term order, which is how
+    /// [`Bm25Query::score`] adds them too, so an index summing these gets
+    /// exactly the scan's scores.
+    pub fn term_score(&self, i: usize, tf: u32, norm: f64) -> f64 {
         let (_, idf, times) = &self.terms[i];
         let f = f64::from(tf);
         times * idf * f / (f + norm)
@@ -164,9 +175,10 @@ impl Bm25Query {
         });
         let tfs: &[u32] = if tf_more.is_empty() { &tf } else { &tf_more };
         let mut score = 0.0;
+        let norm = self.length_norm(len);
         for (i, &f) in tfs.iter().take(self.terms.len()).enumerate() {
             if f > 0 {
-                score += self.term_score(i, f, len);
+                score += self.term_score(i, f, norm);
             }
         }
         score as f32

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use deeplake_storage::{IndexMeta, StorageError, Table};
 use deeplake_types::SpecType;
 
-use crate::ivf::IvfParams;
+use crate::ivf::{Encoding, IvfParams};
 use crate::kind::IndexKind;
 use crate::segment::{build_text_segment, build_vector_segment};
 use crate::IndexError;
 
 /// Build parameters `WITH (...)` may carry besides `index_type`.
-const PARAMS: [&str; 3] = ["dimension", "partitions", "nprobe"];
+const PARAMS: [&str; 4] = ["dimension", "partitions", "nprobe", "rerank"];
 
 /// What `CREATE INDEX` asks for.
 #[derive(Debug, Clone)]
@@ -65,9 +65,13 @@ fn dimension(table: &Table, meta: &IndexMeta) -> Result<Option<usize>, IndexErro
     }
 }
 
-fn ivf_params(meta: &IndexMeta) -> Result<IvfParams, IndexError> {
+fn ivf_params(meta: &IndexMeta, kind: IndexKind) -> Result<IvfParams, IndexError> {
     Ok(IvfParams {
         partitions: count_param(&meta.params, "partitions")?,
+        encoding: match kind {
+            IndexKind::ClusteredQuantized => Encoding::Codes,
+            _ => Encoding::Full,
+        },
         ..IvfParams::default()
     })
 }
@@ -116,10 +120,11 @@ pub async fn create_index(
         segments: vec![],
     };
     count_param(&meta.params, "nprobe")?;
+    count_param(&meta.params, "rerank")?;
     match kind {
-        IndexKind::Clustered => {
+        IndexKind::Clustered | IndexKind::ClusteredQuantized => {
             let dim = dimension(table, &meta)?;
-            let params = ivf_params(&meta)?;
+            let params = ivf_params(&meta, kind)?;
             let frags = table.unindexed(&meta);
             let built = build_vector_segment(table, &meta.columns[0], &frags, dim, params).await?;
             if let Some((segment, dim)) = built {
@@ -135,7 +140,7 @@ pub async fn create_index(
         }
         other => {
             return Err(IndexError::Unsupported(format!(
-                "index type '{}' is not available in this build (available: clustered, bm25)",
+                "index type '{}' is not available in this build (available: clustered, clustered_quantized, bm25)",
                 other.name()
             )))
         }
@@ -154,7 +159,10 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
     let mut added = 0;
     for meta in table.indexes().to_vec() {
         let kind = IndexKind::parse(&meta.index_type)?;
-        if !matches!(kind, IndexKind::Clustered | IndexKind::Bm25) {
+        if !matches!(
+            kind,
+            IndexKind::Clustered | IndexKind::ClusteredQuantized | IndexKind::Bm25
+        ) {
             continue;
         }
         let frags = table.unindexed(&meta);
@@ -169,7 +177,7 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
             IndexKind::Bm25 => build_text_segment(table, &meta.columns[0], &frags).await?,
             _ => {
                 let dim = dimension(table, &meta)?;
-                let params = ivf_params(&meta)?;
+                let params = ivf_params(&meta, kind)?;
                 build_vector_segment(table, &meta.columns[0], &frags, dim, params)
                     .await?
                     .map(|(segment, _)| segment)

@@ -156,6 +156,60 @@ pub fn dots(q: &[f32], rows: &[f32], out: &mut [f32]) {
     dots_with::<false>(q, rows, out)
 }
 
+/// Integer dot products of `q` against each `q.len()`-wide row of codes;
+/// codes must be below 128, so that a pair of products (at most 2 * 127 *
+/// 128) fits the 16 bits the AVX2 multiply-add sums them in.
+pub fn dots_codes(q: &[i8], codes: &[u8], out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if q.len() >= 32 && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { dots_codes_avx2(q, codes, out) };
+        return;
+    }
+    for (x, o) in codes.chunks_exact(q.len().max(1)).zip(out.iter_mut()) {
+        *o = dot_codes_tail(q, x, 0);
+    }
+}
+
+/// The integer dot product of `q` and `x` from position `from` on.
+#[inline(always)]
+fn dot_codes_tail(q: &[i8], x: &[u8], from: usize) -> i32 {
+    q[from..]
+        .iter()
+        .zip(&x[from..])
+        .map(|(a, b)| i32::from(*a) * i32::from(*b))
+        .sum()
+}
+
+/// 32 codes per step: unsigned codes times signed query bytes, adjacent
+/// products summed to 16 bits, then to 32 bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dots_codes_avx2(q: &[i8], codes: &[u8], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let dim = q.len();
+    let wide = dim / 32 * 32;
+    let ones = _mm256_set1_epi16(1);
+    for (x, o) in codes.chunks_exact(dim).zip(out.iter_mut()) {
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i < wide {
+            // SAFETY: i + 32 <= wide <= dim, the length of both rows.
+            let c = _mm256_loadu_si256(x.as_ptr().add(i).cast());
+            let qv = _mm256_loadu_si256(q.as_ptr().add(i).cast());
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, qv), ones));
+            i += 32;
+        }
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        let s = _mm_hadd_epi32(s, s);
+        let s = _mm_hadd_epi32(s, s);
+        *o = _mm_cvtsi128_si32(s) + dot_codes_tail(q, x, wide);
+    }
+}
+
 /// `v` scaled to unit length; a zero vector stays zero (it scores 0
 /// against everything, as the cosine kernel scores it).
 pub fn normalized(v: &[f32]) -> Vec<f32> {
@@ -238,6 +292,26 @@ mod tests {
                 .collect();
             let got = f64::from(cosine(&a, &b));
             assert!((got - naive(&a, &b)).abs() < 1e-5, "dim {dim}: {got}");
+        }
+    }
+
+    #[test]
+    fn code_dots_are_exact_integer_sums() {
+        for dim in [1usize, 31, 32, 50, 384] {
+            let q: Vec<i8> = (0..dim)
+                .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
+                .collect();
+            let rows: Vec<u8> = (0..dim * 3).map(|i| (i * 53 % 128) as u8).collect();
+            let mut out = [0i32; 3];
+            dots_codes(&q, &rows, &mut out);
+            for (r, got) in rows.chunks_exact(dim).zip(out) {
+                let want: i32 = q
+                    .iter()
+                    .zip(r)
+                    .map(|(a, b)| i32::from(*a) * i32::from(*b))
+                    .sum();
+                assert_eq!(got, want, "dim {dim}");
+            }
         }
     }
 

@@ -7,7 +7,9 @@
 //! the same per-term sums in the same order ([`Bm25Query::term_score`]).
 //! A document is a non-NULL text; its key is the caller's (see `segment`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::bm25::{for_each_token, Bm25Query, CorpusStats};
 use crate::file::Reader;
@@ -26,6 +28,38 @@ pub struct Postings {
     /// Document numbers (into `keys`), ascending within a term.
     docs: Vec<u32>,
     tfs: Vec<u32>,
+    norms: NormCache,
+}
+
+/// Every document's length normalization for the last average length a
+/// query used: it changes only when the table does, and saves a division
+/// per posting.
+#[derive(Debug, Default)]
+struct NormCache(Mutex<Option<(u64, Arc<Vec<f64>>)>>);
+
+/// A cache is not part of what the postings hold.
+impl Clone for NormCache {
+    fn clone(&self) -> Self {
+        NormCache::default()
+    }
+}
+
+impl PartialEq for NormCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Per-thread score accumulators, one slot per document, kept zero
+/// between searches (only the touched slots are reset).
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f64>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl Postings {
@@ -70,6 +104,29 @@ impl Postings {
             terms,
             docs,
             tfs,
+            norms: NormCache::default(),
+        }
+    }
+
+    /// Each document's length normalization under `query`'s corpus.
+    fn norms(&self, query: &Bm25Query) -> Arc<Vec<f64>> {
+        let avg = query.avg_len().to_bits();
+        let mut cached = match self.norms.0.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match cached.as_ref() {
+            Some((a, n)) if *a == avg => n.clone(),
+            _ => {
+                let norms: Arc<Vec<f64>> = Arc::new(
+                    self.lens
+                        .iter()
+                        .map(|l| query.length_norm(u64::from(*l)))
+                        .collect(),
+                );
+                *cached = Some((avg, norms.clone()));
+                norms
+            }
         }
     }
 
@@ -115,24 +172,40 @@ impl Postings {
         k: usize,
         accept: impl Fn(u64) -> bool,
     ) -> Vec<(f32, u64)> {
-        let mut scores: HashMap<u32, f64> = HashMap::new();
-        for (i, term) in query.terms().enumerate() {
-            let Some(&(a, b)) = self.terms.get(term) else {
-                continue;
-            };
-            for (d, tf) in self.docs[a..b].iter().zip(&self.tfs[a..b]) {
-                let s = query.term_score(i, *tf, u64::from(self.lens[*d as usize]));
-                *scores.entry(*d).or_insert(0.0) += s;
+        let norms = self.norms(query);
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let Scratch { scores, touched } = &mut *scratch;
+            if scores.len() < self.keys.len() {
+                scores.resize(self.keys.len(), 0.0);
             }
-        }
-        let mut top = TopK::new(k);
-        for (d, s) in scores {
-            let key = self.keys[d as usize];
-            if top.would_take(s as f32) && accept(key) {
-                top.push(s as f32, key);
+            // Term at a time, in the query's term order: each document's
+            // sum is built in the scan's order. Every term score is > 0,
+            // so a zero slot is an untouched document.
+            for (i, term) in query.terms().enumerate() {
+                let Some(&(a, b)) = self.terms.get(term) else {
+                    continue;
+                };
+                for (&d, &tf) in self.docs[a..b].iter().zip(&self.tfs[a..b]) {
+                    let slot = &mut scores[d as usize];
+                    if *slot == 0.0 {
+                        touched.push(d);
+                    }
+                    *slot += query.term_score(i, tf, norms[d as usize]);
+                }
             }
-        }
-        top.into_sorted()
+            let mut top = TopK::new(k);
+            for &d in touched.iter() {
+                let s = scores[d as usize] as f32;
+                scores[d as usize] = 0.0;
+                let key = self.keys[d as usize];
+                if top.would_take(s) && accept(key) {
+                    top.push(s, key);
+                }
+            }
+            touched.clear();
+            top.into_sorted()
+        })
     }
 
     /// Magic, counts, then keys, lengths, terms (length-prefixed UTF-8, in
@@ -204,6 +277,7 @@ impl Postings {
             terms,
             docs,
             tfs,
+            norms: NormCache::default(),
         })
     }
 }
@@ -256,6 +330,8 @@ mod tests {
         want.sort_by(|a, b| b.0.total_cmp(&a.0));
         want.truncate(3);
         assert_eq!(got, want);
+        // The per-thread accumulators are left clean for the next search.
+        assert_eq!(p.search(&q, 3, live), want);
         assert_eq!(Postings::from_bytes(&p.to_bytes()).unwrap(), p);
         let bytes = p.to_bytes();
         assert!(Postings::from_bytes(&bytes[..bytes.len() - 1]).is_err());

@@ -24,6 +24,9 @@ use crate::IndexError;
 
 /// Partitions probed per segment when the index and the session set none.
 pub const DEFAULT_NPROBE: usize = 16;
+/// Candidates a quantized index hands to the exact re-score when the
+/// index and the session set none.
+pub const DEFAULT_RERANK: usize = 64;
 /// Bytes of loaded segments kept per process unless
 /// `DEEPLAKE_INDEX_CACHE_BYTES` says otherwise.
 const CACHE_BYTES: usize = 8 << 30;
@@ -75,6 +78,19 @@ pub struct Candidates {
     /// Live rows no segment covers, all included.
     pub unindexed: u64,
     pub segments: usize,
+}
+
+impl Candidates {
+    /// The rows of both searches (over the same table).
+    pub fn union(mut self, other: Candidates) -> Candidates {
+        self.rows.extend(other.rows);
+        self.rows.sort_unstable();
+        self.rows.dedup();
+        self.from_index += other.from_index;
+        self.unindexed = self.unindexed.max(other.unindexed);
+        self.segments += other.segments;
+        self
+    }
 }
 
 struct Cache {
@@ -307,11 +323,11 @@ pub async fn text_stats(table: &Table, index: &IndexMeta) -> Result<CorpusStats,
     Ok(stats)
 }
 
-/// The nprobe an index asks for in its parameters, if any.
-pub fn index_nprobe(index: &IndexMeta) -> Option<usize> {
+/// A positive count an index's parameters set (`nprobe`, `rerank`).
+pub fn index_param(index: &IndexMeta, name: &str) -> Option<usize> {
     index
         .params
-        .get("nprobe")
+        .get(name)
         .and_then(|v| v.trim().parse().ok())
         .filter(|n| *n > 0)
 }

@@ -22,11 +22,11 @@ use datafusion::sql::sqlparser::ast::{
     visit_relations_mut, CreateIndex, Expr, Ident, ObjectName, ObjectType, Set, Statement,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use deeplake_storage::{invalid_reason, Location, StorageError, Table};
+use deeplake_storage::{invalid_reason, IndexMeta, Location, StorageError, Table};
 use deeplake_types::Value as Param;
 use std::panic::AssertUnwindSafe;
 
-use futures::{FutureExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 
 use crate::catalog::{
     information_schema, pg_catalog, WorkspaceSchema, INFORMATION_SCHEMA, PG_CATALOG,
@@ -48,7 +48,8 @@ use crate::rewrite::{
 use deeplake_index::bm25::{Bm25Query, CorpusStats};
 use deeplake_index::kind::IndexKind;
 use deeplake_index::search::{
-    index_nprobe, text_candidates, text_stats, vector_candidates, RowSet, DEFAULT_NPROBE,
+    index_param, text_candidates, text_stats, vector_candidates, RowSet, DEFAULT_NPROBE,
+    DEFAULT_RERANK,
 };
 use deeplake_index::IndexError;
 
@@ -114,7 +115,9 @@ pub struct Engine {
 /// The settings `SET` and `SHOW` know besides `deeplake.root_path`: the
 /// partitions a vector index probes per segment.
 const NPROBE: &str = "deeplake.nprobe";
-const SETTINGS: [&str; 1] = [NPROBE];
+/// Candidates a quantized vector index hands to the exact re-score.
+const RERANK: &str = "deeplake.rerank";
+const SETTINGS: [&str; 2] = [NPROBE, RERANK];
 
 /// Index candidates beyond LIMIT + OFFSET: the index's scores are the
 /// exact ones up to float rounding, so a few extra rows make the exact
@@ -329,6 +332,9 @@ impl Engine {
             NPROBE => self
                 .setting(NPROBE)
                 .unwrap_or_else(|| DEFAULT_NPROBE.to_string()),
+            RERANK => self
+                .setting(RERANK)
+                .unwrap_or_else(|| DEFAULT_RERANK.to_string()),
             _ => {
                 return Err(query_err(format!(
                     "unrecognized configuration parameter \"{name}\""
@@ -442,31 +448,45 @@ impl Engine {
         search: &TopKSearch,
         table: &Table,
     ) -> Result<Option<(Vec<u64>, String)>> {
-        let kind = match &search.wanted {
-            Wanted::Vector(_) => IndexKind::Clustered,
-            Wanted::Text(_) => IndexKind::Bm25,
+        const VECTOR: &[IndexKind] = &[IndexKind::Clustered, IndexKind::ClusteredQuantized];
+        let find = |column: &str, kinds: &[IndexKind]| {
+            table.indexes().iter().find(|i| {
+                i.columns == [column.to_string()] && kinds.iter().any(|k| i.index_type == k.name())
+            })
         };
-        let Some(index) = table
-            .indexes()
-            .iter()
-            .find(|i| i.columns == [search.column.clone()] && i.index_type == kind.name())
-        else {
+        let (kinds, text_index) = match &search.wanted {
+            Wanted::Vector(_) => (VECTOR, None),
+            Wanted::Text(_) => (&[IndexKind::Bm25][..], None),
+            // A hybrid's two lists are each side's best over the whole
+            // table, before any filter: with one, only the scan has them.
+            Wanted::Hybrid { .. } if search.filter.is_some() => return Ok(None),
+            Wanted::Hybrid { text_column, .. } => match find(text_column, &[IndexKind::Bm25]) {
+                Some(t) => (VECTOR, Some(t)),
+                None => return Ok(None),
+            },
+        };
+        let Some(index) = find(&search.column, kinds) else {
             return Ok(None);
         };
         let frags = &table.manifest().fragments;
-        let unindexed: u64 = table
-            .unindexed(index)
-            .iter()
-            .map(|&i| frags[i].live_rows())
-            .sum();
+        let unindexed = |index: &IndexMeta| -> u64 {
+            table
+                .unindexed(index)
+                .iter()
+                .map(|&i| frags[i].live_rows())
+                .sum()
+        };
         // Mostly unindexed: the scan reads no more than the index would.
-        if unindexed * 2 > table.len() {
+        if std::iter::once(index)
+            .chain(text_index)
+            .any(|i| unindexed(i) * 2 > table.len())
+        {
             return Ok(None);
         }
         let nprobe = self
             .setting(NPROBE)
             .and_then(|v| v.parse().ok())
-            .or_else(|| index_nprobe(index))
+            .or_else(|| index_param(index, "nprobe"))
             .unwrap_or(DEFAULT_NPROBE);
         let allowed = match &search.filter {
             None => None,
@@ -499,7 +519,16 @@ impl Engine {
             }
             _ => nprobe,
         };
-        let k = search.depth + CANDIDATE_MARGIN;
+        let mut k = search.depth + CANDIDATE_MARGIN;
+        if index.index_type == IndexKind::ClusteredQuantized.name() {
+            // Approximate scores: the exact re-score picks among more.
+            let rerank = self
+                .setting(RERANK)
+                .and_then(|v| v.parse().ok())
+                .or_else(|| index_param(index, "rerank"))
+                .unwrap_or(DEFAULT_RERANK);
+            k = k.max(rerank);
+        }
         let found = match &search.wanted {
             Wanted::Vector(v) => {
                 vector_candidates(table, index, v, k, nprobe, allowed.as_ref()).await
@@ -509,6 +538,31 @@ impl Engine {
                 let query = Bm25Query::new(text, &stats);
                 text_candidates(table, index, &query, k, allowed.as_ref()).await
             }
+            Wanted::Hybrid {
+                vector,
+                text,
+                text_column,
+            } => {
+                // Each side's list is its best `depth` rows: the union of
+                // the two indexes' candidates holds every row scoring > 0.
+                let stats = self.corpus_stats(table, text_column).await?;
+                let query = Bm25Query::new(text, &stats);
+                let vec = vector_candidates(table, index, vector, k, nprobe, None)
+                    .await
+                    .map_err(index_err)?;
+                let Some(text_index) = text_index else {
+                    return Ok(None);
+                };
+                text_candidates(
+                    table,
+                    text_index,
+                    &query,
+                    search.depth + CANDIDATE_MARGIN,
+                    None,
+                )
+                .await
+                .map(|t| t.union(vec))
+            }
         }
         .map_err(index_err)?;
         // Fewer matching rows than asked for: the rest of the result are
@@ -517,11 +571,18 @@ impl Engine {
             return Ok(None);
         }
         let probes = match &search.wanted {
-            Wanted::Vector(_) => format!("nprobe {nprobe}, "),
             Wanted::Text(_) => String::new(),
+            _ => format!("nprobe {nprobe}, "),
+        };
+        let with_text = match text_index {
+            Some(t) => format!(
+                " and index {} ({}) on {}",
+                t.name, t.index_type, t.columns[0]
+            ),
+            None => String::new(),
         };
         let note = format!(
-            "index {} ({}) on {}({}): {probes}{} candidate rows ({} from {} segments, {} unindexed){}",
+            "index {} ({}) on {}({}){with_text}: {probes}{} candidate rows ({} from {} segments, {} unindexed){}",
             index.name,
             index.index_type,
             table.name(),
@@ -623,7 +684,7 @@ impl Engine {
         let mut udfs = Vec::new();
         udfs.push(ScalarUDF::new_from_impl(SyncTable::new(names.clone())));
         for s in &searches {
-            udfs.push(self.prepare(s, &opened).await?);
+            udfs.push(self.prepare(s, &opened, &restricted).await?);
         }
 
         let positions = pinned
@@ -795,7 +856,14 @@ impl Engine {
         Ok(stats)
     }
 
-    async fn prepare(&self, search: &Search, opened: &HashMap<String, Table>) -> Result<ScalarUDF> {
+    /// The scoring function of `search`; a hybrid's two lists are taken
+    /// over the rows an index narrowed its table to, when it did.
+    async fn prepare(
+        &self,
+        search: &Search,
+        opened: &HashMap<String, Table>,
+        restricted: &HashMap<String, Arc<Vec<u64>>>,
+    ) -> Result<ScalarUDF> {
         let table_of = |t: &str| {
             opened
                 .get(t)
@@ -846,7 +914,18 @@ impl Engine {
                 let text = Arc::new(Bm25Query::new(query, &stats));
                 let mut vec_scores = Vec::new();
                 let mut text_scores = Vec::new();
-                let mut scan = t.scan(Some(&[vector_column.as_str(), text_column.as_str()]))?;
+                let columns = [vector_column.as_str(), text_column.as_str()];
+                let mut scan = match restricted.get(table) {
+                    Some(rows) => {
+                        let (t, rows) = (t.clone(), rows.clone());
+                        let (v, x) = (vector_column.clone(), text_column.clone());
+                        futures::stream::once(async move {
+                            t.take(&rows, Some(&[v.as_str(), x.as_str()])).await
+                        })
+                        .boxed()
+                    }
+                    None => t.scan(Some(&columns))?,
+                };
                 while let Some(batch) = scan.try_next().await? {
                     vec_scores.extend(
                         vector_scores(batch.column(0), vector)?

@@ -17,7 +17,8 @@ use crate::catalog::SCHEMA;
 use crate::positions::{plain_query, plain_select};
 use crate::provider::ROW_POSITION;
 use crate::rewrite::{
-    column_ref, const_text, const_vector, norm_ident, object_name, result_depth, ScopeTable,
+    column_ref, const_text, const_vector, function_args, function_name, is_hybrid_type, norm_ident,
+    object_name, result_depth, ScopeTable,
 };
 
 /// What a search looks for.
@@ -27,6 +28,13 @@ pub enum Wanted {
     Vector(Vec<f32>),
     /// BM25 of this query text.
     Text(String),
+    /// Both, fused: the vector side on the search's column, the text side
+    /// on `text_column`.
+    Hybrid {
+        vector: Vec<f32>,
+        text: String,
+        text_column: String,
+    },
 }
 
 /// A top-k search over one table.
@@ -91,6 +99,41 @@ fn ordered_expr<'a>(query: &'a Query, by: &'a Expr) -> &'a Expr {
         .unwrap_or(by)
 }
 
+/// `(emb, text)::deeplake_hybrid_record <#> deeplake_hybrid_record(vector,
+/// 'query', ...)` over two of the table's columns: the vector column and
+/// what is wanted.
+fn hybrid(
+    left: &Expr,
+    right: &Expr,
+    is_column: impl Fn(&Expr) -> Option<String>,
+) -> Option<(String, Wanted)> {
+    let Expr::Cast {
+        expr, data_type, ..
+    } = left
+    else {
+        return None;
+    };
+    let (Expr::Tuple(items), true) = (expr.as_ref(), is_hybrid_type(data_type)) else {
+        return None;
+    };
+    let [emb, text] = items.as_slice() else {
+        return None;
+    };
+    let Expr::Function(f) = right else {
+        return None;
+    };
+    if function_name(right).as_deref() != Some("deeplake_hybrid_record") {
+        return None;
+    }
+    let args = function_args(f);
+    let wanted = Wanted::Hybrid {
+        vector: const_vector(args.first()?)?,
+        text: const_text(args.get(1)?)?,
+        text_column: is_column(text)?,
+    };
+    Some((is_column(emb)?, wanted))
+}
+
 /// The search `stmt` is, when an index could answer it.
 pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch> {
     let Statement::Query(query) = stmt else {
@@ -131,22 +174,30 @@ pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch
         None => true,
         Some(q) => alias.as_ref() == Some(q) || (alias.is_none() && *q == table),
     };
-    let (column, wanted) = [(left, right), (right, left)]
-        .into_iter()
-        .find_map(|(c, v)| {
-            let (qual, column) = column_ref(c)?;
-            let field = scoped.schema.field_with_name(&column).ok()?;
-            if !names_table(&qual) {
-                return None;
-            }
-            let wanted = match field.data_type() {
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                    Wanted::Text(const_text(v)?)
+    let is_column = |e: &Expr| {
+        let (qual, column) = column_ref(e)?;
+        scoped.schema.field_with_name(&column).ok()?;
+        names_table(&qual).then_some(column)
+    };
+    let (column, wanted) = match hybrid(left, right, is_column) {
+        Some(found) => found,
+        None => [(left, right), (right, left)]
+            .into_iter()
+            .find_map(|(c, v)| {
+                let (qual, column) = column_ref(c)?;
+                let field = scoped.schema.field_with_name(&column).ok()?;
+                if !names_table(&qual) {
+                    return None;
                 }
-                _ => Wanted::Vector(const_vector(v)?),
-            };
-            Some((column, wanted))
-        })?;
+                let wanted = match field.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                        Wanted::Text(const_text(v)?)
+                    }
+                    _ => Wanted::Vector(const_vector(v)?),
+                };
+                Some((column, wanted))
+            })?,
+    };
     let filter = match query.body.as_ref() {
         SetExpr::Select(s) if s.selection.is_some() => {
             let mut q = query.clone();
@@ -208,6 +259,18 @@ mod tests {
         );
         let s = search("SELECT * FROM docs ORDER BY body <#> 'cat food' DESC LIMIT 3").unwrap();
         assert_eq!(s.wanted, Wanted::Text("cat food".into()));
+        let s = search("SELECT label FROM docs ORDER BY (emb, body)::deeplake_hybrid_record <#> deeplake_hybrid_record('{1,0}', 'cat', 0.3, 0.7) DESC LIMIT 4").unwrap();
+        assert_eq!(
+            (s.column.as_str(), &s.wanted),
+            (
+                "emb",
+                &Wanted::Hybrid {
+                    vector: vec![1.0, 0.0],
+                    text: "cat".into(),
+                    text_column: "body".into()
+                }
+            )
+        );
         let s = search(
             "SELECT label, emb <#> '{1,0}' AS score FROM docs ORDER BY score DESC LIMIT 5 OFFSET 2",
         )

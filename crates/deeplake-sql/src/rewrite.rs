@@ -281,11 +281,11 @@ fn float_array_dims(t: &ast::DataType) -> Option<usize> {
     }
 }
 
-fn is_hybrid_type(t: &ast::DataType) -> bool {
+pub(crate) fn is_hybrid_type(t: &ast::DataType) -> bool {
     matches!(t, ast::DataType::Custom(n, _) if object_name(n).last().is_some_and(|s| s == "deeplake_hybrid_record"))
 }
 
-fn function_args(f: &Function) -> Vec<&Expr> {
+pub(crate) fn function_args(f: &Function) -> Vec<&Expr> {
     match &f.args {
         FunctionArguments::List(l) => l
             .args
@@ -299,7 +299,7 @@ fn function_args(f: &Function) -> Vec<&Expr> {
     }
 }
 
-fn function_name(e: &Expr) -> Option<String> {
+pub(crate) fn function_name(e: &Expr) -> Option<String> {
     match e {
         Expr::Function(f) => object_name(&f.name).last().cloned(),
         _ => None,
