@@ -546,3 +546,117 @@ fn bm25_index_scores_exactly_as_the_scan() {
     );
     assert_eq!(few.len(), 10);
 }
+
+/// `idx` and score of each row of a hybrid query.
+fn hybrid_scores(c: &Client, sql: &str, v: &[f32], q: &str) -> Vec<(i64, f64)> {
+    c.query(sql, &[vector(v), Value::Str(q.into())])
+        .unwrap()
+        .iter()
+        .map(|r| match (&r.values()[0], &r.values()[1]) {
+            (Value::Int(i), Value::Float(s)) => (*i, *s),
+            other => panic!("unexpected row {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn quantized_index_and_hybrid_search_through_two_indexes() {
+    let wn = load_full().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path());
+    ingest(&c, "glosses", columns(&wn, 0..ROWS), Mode::Create);
+    let all: Vec<usize> = (0..ROWS).collect();
+    let queries: Vec<&[f32]> = (0..QUERIES)
+        .map(|i| wn.embedding(ROWS + 1000 + i * 37))
+        .collect();
+
+    // Knobs are checked before anything is built.
+    let bad = c
+        .query(
+            "CREATE INDEX ON glosses USING deeplake_index (embedding) WITH (index_type = 'quantized', rerank = 'x')",
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        bad.to_string()
+            .contains("rerank must be a positive integer"),
+        "{bad}"
+    );
+    let bad = c.query("SET deeplake.rerank = 0", &[]).unwrap_err();
+    assert!(bad.to_string().contains("deeplake.rerank"), "{bad}");
+    // `quantized` is the reference's alias of clustered_quantized.
+    c.query(
+        "CREATE INDEX ON glosses USING deeplake_index (embedding) WITH (index_type = 'quantized')",
+        &[],
+    )
+    .unwrap();
+    let info = c.describe_table("glosses").unwrap();
+    let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
+    assert_eq!(
+        emb.index,
+        Some(("idx_glosses_embedding".into(), "clustered_quantized".into()))
+    );
+    let shown = c.query("SHOW deeplake.rerank", &[]).unwrap();
+    assert_eq!(shown[0].values()[0], Value::Str("64".into()));
+    let plan = explain(&c, TOP10, queries[0]);
+    assert!(plan.contains("(clustered_quantized)"), "{plan}");
+
+    // Approximate codes pick the candidates; the scores are exact cosines.
+    let mut found = 0;
+    for q in &queries {
+        let want = exact(&wn, &all, q, 10, |_| true);
+        let got = top(&c, TOP10, q);
+        assert_eq!(got.len(), 10);
+        for (i, s) in &got {
+            assert!((s - cosine(q, wn.embedding(*i as usize))).abs() < 1e-5);
+        }
+        found += recall(&got, &want);
+    }
+    assert!(
+        found >= QUERIES * 10 * 9 / 10,
+        "recall@10 {found}/{}",
+        QUERIES * 10
+    );
+    // A filter still gets k passing rows.
+    let filtered = "SELECT idx, embedding <#> $1 AS score FROM glosses WHERE idx % 10 = 3 ORDER BY score DESC LIMIT 10";
+    let got = top(&c, filtered, queries[1]);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|(i, _)| i % 10 == 3));
+
+    // Hybrid: with a bm25 index beside the vector one, only their
+    // candidates are read; probing every partition it is the scan's result.
+    c.query("CREATE INDEX ON glosses USING deeplake_index (text)", &[])
+        .unwrap();
+    let hybrid = |order: &str, filter: &str| {
+        format!("SELECT idx, (embedding, text)::deeplake_hybrid_record <#> deeplake_hybrid_record($1, $2, 0.6, 0.4) AS score FROM glosses {filter} ORDER BY {order} LIMIT 10")
+    };
+    let text_of = |i: usize| wn.synsets[i].examples.first().cloned().unwrap_or_default();
+    let plan = c
+        .query(
+            &format!("EXPLAIN {}", hybrid("score DESC", "")),
+            &[vector(queries[0]), Value::Str("a small dog".into())],
+        )
+        .unwrap();
+    let plan = format!("{plan:?}");
+    assert!(
+        plan.contains("(clustered_quantized)")
+            && plan.contains("and index idx_glosses_text (bm25)"),
+        "{plan}"
+    );
+    let plan = c
+        .query(
+            &format!("EXPLAIN {}", hybrid("score DESC", "WHERE idx > 5")),
+            &[vector(queries[0]), Value::Str("a small dog".into())],
+        )
+        .unwrap();
+    assert!(!format!("{plan:?}").contains("deeplake_index"));
+    c.query("SET deeplake.nprobe = 100000", &[]).unwrap();
+    for i in (0..ROWS).step_by(997).take(12) {
+        let (v, q) = (wn.embedding(i), text_of(i));
+        let indexed = hybrid_scores(&c, &hybrid("score DESC", ""), v, &q);
+        let scanned = hybrid_scores(&c, &hybrid("score DESC, idx", ""), v, &q);
+        assert_eq!(indexed.len(), 10);
+        let scores = |v: &[(i64, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
+        assert_eq!(scores(&indexed), scores(&scanned), "{q}");
+    }
+}

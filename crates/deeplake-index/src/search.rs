@@ -75,7 +75,7 @@ pub struct Candidates {
     pub rows: Vec<u64>,
     /// How many came from segments (their best keys and NULL rows).
     pub from_index: usize,
-    /// Live rows no segment covers, all included.
+    /// Live rows no segment covers (among the allowed), all included.
     pub unindexed: u64,
     pub segments: usize,
 }
@@ -212,8 +212,14 @@ fn wrong_kind(seg: &IndexSegment, index: &IndexMeta) -> IndexError {
     ))
 }
 
-/// Adds every live row of the fragments `index` does not cover.
-fn with_unindexed(table: &Table, index: &IndexMeta, mut rows: Vec<u64>) -> Candidates {
+/// Adds every live row (that `allowed` has) of the fragments `index` does
+/// not cover.
+fn with_unindexed(
+    table: &Table,
+    index: &IndexMeta,
+    mut rows: Vec<u64>,
+    allowed: Option<&RowSet>,
+) -> Candidates {
     let from_index = rows.len();
     let frags = &table.manifest().fragments;
     let mut unindexed = 0;
@@ -221,8 +227,9 @@ fn with_unindexed(table: &Table, index: &IndexMeta, mut rows: Vec<u64>) -> Candi
         let (Some(start), live) = (table.fragment_start(i), frags[i].live_rows()) else {
             continue;
         };
-        rows.extend(start..start + live);
-        unindexed += live;
+        let before = rows.len();
+        rows.extend((start..start + live).filter(|p| allowed.is_none_or(|a| a.contains(*p))));
+        unindexed += (rows.len() - before) as u64;
     }
     rows.sort_unstable();
     rows.dedup();
@@ -235,9 +242,8 @@ fn with_unindexed(table: &Table, index: &IndexMeta, mut rows: Vec<u64>) -> Candi
 }
 
 /// The `k` best rows for `query` by the vector index `index` of `table`,
-/// with the NULL and unindexed rows beside them (see the module's note).
-/// `allowed` limits the indexed part to those rows; unindexed rows are all
-/// returned, for the caller's filter to judge.
+/// with the NULL and unindexed rows beside them (see the module's note),
+/// all among `allowed` when it is given.
 pub async fn vector_candidates(
     table: &Table,
     index: &IndexMeta,
@@ -268,11 +274,12 @@ pub async fn vector_candidates(
         );
     }
     rows.extend(best.into_sorted().into_iter().map(|(_, p)| p));
-    Ok(with_unindexed(table, index, rows))
+    Ok(with_unindexed(table, index, rows, allowed))
 }
 
 /// The `k` rows scoring best for `query` by the text index `index`, with
-/// every unindexed row beside them; rows scoring 0 are not candidates.
+/// every unindexed row beside them, all among `allowed` when it is given;
+/// rows scoring 0 are not candidates.
 pub async fn text_candidates(
     table: &Table,
     index: &IndexMeta,
@@ -296,7 +303,7 @@ pub async fn text_candidates(
         }
     }
     let rows = best.into_sorted().into_iter().map(|(_, p)| p).collect();
-    Ok(with_unindexed(table, index, rows))
+    Ok(with_unindexed(table, index, rows, allowed))
 }
 
 /// Corpus statistics of the text index's column over the table's live

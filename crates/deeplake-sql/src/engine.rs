@@ -33,6 +33,7 @@ use crate::catalog::{
     PG_CATALOG_TABLES, SCHEMA,
 };
 use crate::ddl;
+use crate::direct::direct_shape;
 use crate::error::{Result, SqlError};
 use crate::functions::bm25::score_texts;
 use crate::functions::bound::Bound;
@@ -670,11 +671,14 @@ impl Engine {
         };
         let mut restricted = HashMap::new();
         let mut index_note = None;
+        let mut narrowed = None;
         if let Some(search) = top_k_search(&stmt, &scope) {
             if let Some(table) = opened.get(&search.table) {
                 if let Some((rows, note)) = self.index_rows(&search, table).await? {
-                    restricted.insert(search.table.clone(), Arc::new(rows));
+                    let rows = Arc::new(rows);
+                    restricted.insert(search.table.clone(), rows.clone());
                     index_note = Some(note);
+                    narrowed = Some((table.clone(), rows));
                 }
             }
         }
@@ -685,6 +689,20 @@ impl Engine {
         udfs.push(ScalarUDF::new_from_impl(SyncTable::new(names.clone())));
         for s in &searches {
             udfs.push(self.prepare(s, &opened, &restricted).await?);
+        }
+        // The candidates an index narrowed to all pass the statement's
+        // WHERE: a simple enough statement is answered without planning.
+        if let (Some((table, rows)), None, false) = (&narrowed, &explain, pinned.positions) {
+            let shape = direct_shape(&stmt, table.name(), &table.schema());
+            if let Some(direct) = shape {
+                if let Some(udf) = udfs.iter().find(|u| u.name() == direct.udf()) {
+                    let batch = direct.run(table, rows, udf).await?;
+                    return Ok(QueryOutput {
+                        schema: batch.schema(),
+                        batches: vec![batch],
+                    });
+                }
+            }
         }
 
         let positions = pinned

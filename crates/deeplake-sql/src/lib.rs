@@ -9,6 +9,7 @@
 pub mod builder;
 mod catalog;
 mod ddl;
+mod direct;
 mod engine;
 mod error;
 pub mod functions;

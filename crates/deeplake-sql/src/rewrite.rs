@@ -307,7 +307,7 @@ pub(crate) fn function_name(e: &Expr) -> Option<String> {
 }
 
 /// A constant number in the AST (`0.7`, `-1`, `(0.3)`, `'0.5'::float`).
-fn const_number(e: &Expr) -> Option<f64> {
+pub(crate) fn const_number(e: &Expr) -> Option<f64> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok(),
