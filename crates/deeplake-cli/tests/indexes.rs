@@ -124,6 +124,23 @@ fn recall(got: &[(i64, f64)], want: &[i64]) -> usize {
     got.iter().filter(|(i, _)| want.contains(i)).count()
 }
 
+/// Through the index at its default knobs: ten rows a query with their
+/// exact cosines, and at least 90% of the exact top-10s over `queries`.
+fn most_of_the_exact_top_10(c: &Client, wn: &WordNet, all: &[usize], queries: &[&[f32]]) {
+    let mut found = 0;
+    for q in queries {
+        let want = exact(wn, all, q, 10, |_| true);
+        let got = top(c, TOP10, q);
+        assert_eq!(got.len(), 10);
+        for (i, s) in &got {
+            assert!((s - cosine(q, wn.embedding(*i as usize))).abs() < 1e-5);
+        }
+        found += recall(&got, &want);
+    }
+    let asked = queries.len() * 10;
+    assert!(found >= asked * 9 / 10, "recall@10 {found}/{asked}");
+}
+
 const TOP10: &str =
     "SELECT idx, embedding <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10";
 
@@ -170,21 +187,7 @@ fn clustered_index_finds_what_the_exact_scan_finds() {
     );
 
     // Default knobs: most of the exact top-10, with exact scores.
-    let mut found = 0;
-    for q in &queries {
-        let want = exact(&wn, &all, q, 10, |_| true);
-        let got = top(&c, TOP10, q);
-        assert_eq!(got.len(), 10);
-        for (i, s) in &got {
-            assert!((s - cosine(q, wn.embedding(*i as usize))).abs() < 1e-5);
-        }
-        found += recall(&got, &want);
-    }
-    assert!(
-        found >= QUERIES * 10 * 9 / 10,
-        "recall@10 {found}/{}",
-        QUERIES * 10
-    );
+    most_of_the_exact_top_10(&c, &wn, &all, &queries);
 
     // Probing every partition is the exact search.
     c.query("SET deeplake.nprobe = 100000", &[]).unwrap();
@@ -602,21 +605,7 @@ fn quantized_index_and_hybrid_search_through_two_indexes() {
     assert!(plan.contains("(clustered_quantized)"), "{plan}");
 
     // Approximate codes pick the candidates; the scores are exact cosines.
-    let mut found = 0;
-    for q in &queries {
-        let want = exact(&wn, &all, q, 10, |_| true);
-        let got = top(&c, TOP10, q);
-        assert_eq!(got.len(), 10);
-        for (i, s) in &got {
-            assert!((s - cosine(q, wn.embedding(*i as usize))).abs() < 1e-5);
-        }
-        found += recall(&got, &want);
-    }
-    assert!(
-        found >= QUERIES * 10 * 9 / 10,
-        "recall@10 {found}/{}",
-        QUERIES * 10
-    );
+    most_of_the_exact_top_10(&c, &wn, &all, &queries);
     // A filter still gets k passing rows.
     let filtered = "SELECT idx, embedding <#> $1 AS score FROM glosses WHERE idx % 10 = 3 ORDER BY score DESC LIMIT 10";
     let got = top(&c, filtered, queries[1]);

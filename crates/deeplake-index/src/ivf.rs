@@ -117,7 +117,8 @@ impl Stored {
             }
         }
         if vectors.is_empty() {
-            (min.fill(0.0), max.fill(0.0));
+            min.fill(0.0);
+            max.fill(0.0);
         }
         let step: Vec<f32> = min
             .iter()
