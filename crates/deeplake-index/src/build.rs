@@ -14,7 +14,7 @@ use deeplake_types::SpecType;
 
 use crate::ivf::{Encoding, IvfParams};
 use crate::kind::IndexKind;
-use crate::segment::{build_text_segment, build_vector_segment};
+use crate::segment::{build_text_segment, build_vector_segment, Loaded};
 use crate::IndexError;
 
 /// Build parameters `WITH (...)` may carry besides `index_type`.
@@ -126,7 +126,8 @@ pub async fn create_index(
             let dim = dimension(table, &meta)?;
             let params = ivf_params(&meta, kind)?;
             let frags = table.unindexed(&meta);
-            let built = build_vector_segment(table, &meta.columns[0], &frags, dim, params).await?;
+            let built =
+                build_vector_segment(table, &meta.columns[0], &frags, dim, params, None).await?;
             if let Some((segment, dim)) = built {
                 // Later segments must take the same size as this one.
                 meta.params.insert("dimension".into(), dim.to_string());
@@ -150,6 +151,21 @@ pub async fn create_index(
         // Created by someone else meanwhile.
         Err(StorageError::IndexExists(_)) if if_not_exists => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The centroids of the index's first segment (the one its creation
+/// built), for a catch-up to assign new rows to; None without one.
+async fn trained_centroids(
+    table: &Table,
+    meta: &IndexMeta,
+) -> Result<Option<Vec<f32>>, IndexError> {
+    let Some(first) = meta.segments.first() else {
+        return Ok(None);
+    };
+    match crate::search::segment(table, first).await?.as_ref() {
+        Loaded::Vector(v) => Ok(Some(v.ivf.centroids().to_vec())),
+        Loaded::Text(_) => Ok(None),
     }
 }
 
@@ -178,7 +194,8 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
             _ => {
                 let dim = dimension(table, &meta)?;
                 let params = ivf_params(&meta, kind)?;
-                build_vector_segment(table, &meta.columns[0], &frags, dim, params)
+                let trained = trained_centroids(table, &meta).await?;
+                build_vector_segment(table, &meta.columns[0], &frags, dim, params, trained)
                     .await?
                     .map(|(segment, _)| segment)
             }

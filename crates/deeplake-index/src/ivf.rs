@@ -299,8 +299,23 @@ impl Ivf {
     pub fn build(
         dim: usize,
         keys: Vec<u64>,
+        vectors: Vec<f32>,
+        params: IvfParams,
+    ) -> Result<Ivf, IndexError> {
+        Ivf::build_on(dim, keys, vectors, params, None)
+    }
+
+    /// The same, with `trained` centroids (an earlier segment's, unit, of
+    /// this `dim`) instead of a k-means of its own: rows appended later
+    /// join the partitions the index already has, as faiss's `add` does,
+    /// which costs the assignment alone and not the training that is most
+    /// of a build.
+    pub fn build_on(
+        dim: usize,
+        keys: Vec<u64>,
         mut vectors: Vec<f32>,
         params: IvfParams,
+        trained: Option<&[f32]>,
     ) -> Result<Ivf, IndexError> {
         if dim == 0 || vectors.len() != keys.len() * dim {
             return Err(IndexError::BadInput(format!(
@@ -323,7 +338,9 @@ impl Ivf {
             .unwrap_or_else(|| default_partitions(n))
             .clamp(1, n.max(1));
         let mut rng = Rng(params.seed);
-        let centroids = if n == 0 {
+        let centroids = if let Some(c) = trained.filter(|c| !c.is_empty() && c.len() % dim == 0) {
+            c.to_vec()
+        } else if n == 0 {
             vec![0f32; dim]
         } else {
             let take = (k * SAMPLE_PER_PARTITION).min(n);
@@ -391,6 +408,11 @@ impl Ivf {
 
     pub fn partitions(&self) -> usize {
         self.offsets.len() - 1
+    }
+
+    /// `partitions() * dim()` unit centroids.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
     }
 
     pub fn encoding(&self) -> Encoding {
@@ -705,6 +727,37 @@ mod tests {
         let bytes = ivf.to_bytes();
         assert_eq!(Ivf::from_bytes(&bytes).unwrap(), ivf);
         assert!(Ivf::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn later_rows_join_the_trained_partitions() {
+        let (n, dim) = (3000, 24);
+        let v = data(n, dim, 12);
+        let first = index(&v[..2000 * dim], 2000, dim, Encoding::Full);
+        let params = IvfParams::default();
+        let later = Ivf::build_on(
+            dim,
+            (2000..n as u64).collect(),
+            v[2000 * dim..].to_vec(),
+            params,
+            Some(first.centroids()),
+        )
+        .unwrap();
+        assert_eq!(later.centroids(), first.centroids());
+        assert_eq!(later.len(), 1000);
+        // Every partition searched: exact over the later rows.
+        let q = &v[2500 * dim..2501 * dim];
+        let got: Vec<u64> = later
+            .search(q, 5, later.partitions(), |_| true)
+            .unwrap()
+            .iter()
+            .map(|x| x.1)
+            .collect();
+        let want: Vec<u64> = exact(&v[2000 * dim..], dim, q, 5, |_| true)
+            .into_iter()
+            .map(|i| i + 2000)
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -118,7 +118,7 @@ fn cache() -> &'static Mutex<Cache> {
 
 /// The segment, from the cache or loaded into it (least recently used
 /// entries leave when the cache is over its bound).
-async fn segment(table: &Table, seg: &IndexSegment) -> Result<Arc<Loaded>, IndexError> {
+pub(crate) async fn segment(table: &Table, seg: &IndexSegment) -> Result<Arc<Loaded>, IndexError> {
     if let Ok(mut c) = cache().lock() {
         c.clock += 1;
         let now = c.clock;

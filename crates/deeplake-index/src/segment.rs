@@ -165,6 +165,7 @@ pub(crate) async fn build_vector_segment(
     frags: &[usize],
     dim: Option<usize>,
     params: IvfParams,
+    trained: Option<Vec<f32>>,
 ) -> Result<Option<(IndexSegment, usize)>, IndexError> {
     let read = read_vectors(table, column, frags, dim).await?;
     if read.keys.is_empty() && read.nulls.is_empty() {
@@ -172,9 +173,11 @@ pub(crate) async fn build_vector_segment(
     }
     let dim = read.dim.unwrap_or(1);
     let (keys, floats) = (read.keys, read.floats);
-    let ivf = tokio::task::spawn_blocking(move || Ivf::build(dim, keys, floats, params))
-        .await
-        .map_err(|e| IndexError::Corrupt(format!("index build stopped: {e}")))??;
+    let ivf = tokio::task::spawn_blocking(move || {
+        Ivf::build_on(dim, keys, floats, params, trained.as_deref())
+    })
+    .await
+    .map_err(|e| IndexError::Corrupt(format!("index build stopped: {e}")))??;
     let id = uuid::Uuid::new_v4().to_string();
     let nulls: Vec<u8> = read.nulls.iter().flat_map(|k| k.to_le_bytes()).collect();
     table
