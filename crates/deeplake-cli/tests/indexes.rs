@@ -97,7 +97,12 @@ fn vector(v: &[f32]) -> Value {
 /// `idx` and score of each row of a query with one parameter, the scores
 /// as the f32 the kernels compute.
 fn id_scores(c: &Client, sql: &str, param: Value) -> Vec<(i64, f64)> {
-    c.query(sql, &[param])
+    id_scores_of(c, sql, &[param])
+}
+
+/// `idx` and score of each row of a query with any parameters.
+fn id_scores_of(c: &Client, sql: &str, params: &[Value]) -> Vec<(i64, f64)> {
+    c.query(sql, params)
         .unwrap()
         .iter()
         .map(|r| match (&r.values()[0], &r.values()[1]) {
@@ -141,29 +146,46 @@ fn most_of_the_exact_top_10(c: &Client, wn: &WordNet, all: &[usize], queries: &[
     assert!(found >= asked * 9 / 10, "recall@10 {found}/{asked}");
 }
 
+/// WordNet, and a client whose workspace holds its first `rows` glosses as
+/// table `glosses` (the directory lives as long as the client needs it).
+fn glosses(rows: usize) -> (WordNet, tempfile::TempDir, Client) {
+    let wn = load_full().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path());
+    ingest(&c, "glosses", columns(&wn, 0..rows), Mode::Create);
+    (wn, dir, c)
+}
+
+/// The index (name, type) `describe_table` shows on the glosses' embedding.
+fn embedding_index(c: &Client) -> Option<(String, String)> {
+    let info = c.describe_table("glosses").unwrap();
+    let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
+    emb.index.clone()
+}
+
+/// Query vectors: embeddings of glosses not in the table.
+fn held_out(wn: &WordNet) -> Vec<&[f32]> {
+    (0..QUERIES)
+        .map(|i| wn.embedding(ROWS + 1000 + i * 37))
+        .collect()
+}
+
 const TOP10: &str =
     "SELECT idx, embedding <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10";
 
 #[test]
 fn clustered_index_finds_what_the_exact_scan_finds() {
-    let wn = load_full().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = client(dir.path());
-    ingest(&c, "glosses", columns(&wn, 0..ROWS), Mode::Create);
+    let (wn, _dir, c) = glosses(ROWS);
     let all: Vec<usize> = (0..ROWS).collect();
-    let queries: Vec<&[f32]> = (0..QUERIES)
-        .map(|i| wn.embedding(ROWS + 1000 + i * 37))
-        .collect();
+    let queries = held_out(&wn);
 
     c.query(
         "CREATE INDEX idx_glosses_embedding ON glosses USING deeplake_index (embedding DESC) WITH (index_type = 'clustered')",
         &[],
     )
     .unwrap();
-    let info = c.describe_table("glosses").unwrap();
-    let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
     assert_eq!(
-        emb.index,
+        embedding_index(&c),
         Some(("idx_glosses_embedding".into(), "clustered".into()))
     );
     let listed = c
@@ -410,10 +432,7 @@ fn child_index_builder() {
 
 #[test]
 fn a_crash_during_index_build_leaves_it_whole_or_absent() {
-    let wn = load_full().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = client(dir.path());
-    ingest(&c, "glosses", columns(&wn, 0..5_000), Mode::Create);
+    let (wn, dir, c) = glosses(5_000);
     let mut seen = std::collections::BTreeSet::new();
     for round in 0..6u64 {
         let mut kid = std::process::Command::new(std::env::current_exe().unwrap())
@@ -486,10 +505,7 @@ fn same_as_scan(c: &Client, filter: &str, q: &str) {
 
 #[test]
 fn bm25_index_scores_exactly_as_the_scan() {
-    let wn = load_full().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = client(dir.path());
-    ingest(&c, "glosses", columns(&wn, 0..ROWS), Mode::Create);
+    let (wn, _dir, c) = glosses(ROWS);
     // Queries: usage examples of synsets in the table (known-item search).
     let queries: Vec<String> = wn.synsets[..ROWS]
         .iter()
@@ -552,26 +568,14 @@ fn bm25_index_scores_exactly_as_the_scan() {
 
 /// `idx` and score of each row of a hybrid query.
 fn hybrid_scores(c: &Client, sql: &str, v: &[f32], q: &str) -> Vec<(i64, f64)> {
-    c.query(sql, &[vector(v), Value::Str(q.into())])
-        .unwrap()
-        .iter()
-        .map(|r| match (&r.values()[0], &r.values()[1]) {
-            (Value::Int(i), Value::Float(s)) => (*i, *s),
-            other => panic!("unexpected row {other:?}"),
-        })
-        .collect()
+    id_scores_of(c, sql, &[vector(v), Value::Str(q.into())])
 }
 
 #[test]
 fn quantized_index_and_hybrid_search_through_two_indexes() {
-    let wn = load_full().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = client(dir.path());
-    ingest(&c, "glosses", columns(&wn, 0..ROWS), Mode::Create);
+    let (wn, _dir, c) = glosses(ROWS);
     let all: Vec<usize> = (0..ROWS).collect();
-    let queries: Vec<&[f32]> = (0..QUERIES)
-        .map(|i| wn.embedding(ROWS + 1000 + i * 37))
-        .collect();
+    let queries = held_out(&wn);
 
     // Knobs are checked before anything is built.
     let bad = c
@@ -593,10 +597,8 @@ fn quantized_index_and_hybrid_search_through_two_indexes() {
         &[],
     )
     .unwrap();
-    let info = c.describe_table("glosses").unwrap();
-    let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
     assert_eq!(
-        emb.index,
+        embedding_index(&c),
         Some(("idx_glosses_embedding".into(), "clustered_quantized".into()))
     );
     let shown = c.query("SHOW deeplake.rerank", &[]).unwrap();
