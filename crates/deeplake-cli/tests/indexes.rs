@@ -608,6 +608,13 @@ fn quantized_index_and_hybrid_search_through_two_indexes() {
 
     // Approximate codes pick the candidates; the scores are exact cosines.
     most_of_the_exact_top_10(&c, &wn, &all, &queries);
+    // A limit past the table's rows is every row, as the scan gives.
+    let all_rows = top(
+        &c,
+        "SELECT idx, embedding <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 9223372036854775807",
+        queries[2],
+    );
+    assert_eq!(all_rows.len(), ROWS);
     // A filter still gets k passing rows.
     let filtered = "SELECT idx, embedding <#> $1 AS score FROM glosses WHERE idx % 10 = 3 ORDER BY score DESC LIMIT 10";
     let got = top(&c, filtered, queries[1]);

@@ -609,7 +609,8 @@ impl TopK {
     pub fn new(k: usize) -> TopK {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            // k may be any caller's limit; the heap grows as it fills.
+            heap: BinaryHeap::with_capacity(k.min(1 << 12) + 1),
         }
     }
 

@@ -211,8 +211,12 @@ impl Direct {
             descending: true,
             nulls_first: true,
         };
-        let order = sort_to_indices(&scores, Some(options), Some(self.limit + self.offset))
-            .map_err(internal)?;
+        let order = sort_to_indices(
+            &scores,
+            Some(options),
+            Some(self.limit.saturating_add(self.offset)),
+        )
+        .map_err(internal)?;
         let start = self.offset.min(order.len());
         let order = order.slice(start, order.len() - start);
         let mut fields = Vec::with_capacity(self.outputs.len());

@@ -469,6 +469,10 @@ impl Engine {
         let Some(index) = find(&search.column, kinds) else {
             return Ok(None);
         };
+        // A limit past the table's rows wants every row: the scan's job.
+        if search.depth as u64 >= table.len() {
+            return Ok(None);
+        }
         let frags = &table.manifest().fragments;
         let unindexed = |index: &IndexMeta| -> u64 {
             table
