@@ -304,15 +304,11 @@ pub fn bm25(
         .collect();
     let qs: Vec<String> = picked.iter().map(|p| p.1.clone()).collect();
     let sql = format!("SELECT idx, text <#> $1 AS s FROM wordnet ORDER BY s DESC LIMIT {K}");
+    let params: Vec<Vec<Value>> = qs.iter().map(|q| vec![Value::from(q.as_str())]).collect();
     let t = Instant::now();
-    client.query(&sql, &[Value::from(qs[0].as_str())])?;
+    client.query(&sql, &params[0])?;
     let first = t.elapsed().as_secs_f64() * 1e3;
-    let mut ms = Vec::new();
-    for q in &qs {
-        let t = Instant::now();
-        client.query(&sql, &[Value::from(q.as_str())])?;
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+    let (ms, _) = timed(client, &sql, &params)?;
     let corpus = scratch.join("corpus.json");
     let qfile = scratch.join("queries.json");
     let docs: Vec<&str> = wn.synsets.iter().map(|s| s.definition.as_str()).collect();
@@ -354,13 +350,8 @@ pub fn bm25(
         "  ours, bm25 index build: {:.2} s",
         t.elapsed().as_secs_f64()
     );
-    client.query(&sql, &[Value::from(qs[0].as_str())])?;
-    let mut indexed = Vec::new();
-    for q in &qs {
-        let t = Instant::now();
-        client.query(&sql, &[Value::from(q.as_str())])?;
-        indexed.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+    client.query(&sql, &params[0])?;
+    let (indexed, _) = timed(client, &sql, &params)?;
     crate::bench::line(
         "bm25 ms, bm25 index vs bm25s index",
         median(indexed),

@@ -25,6 +25,7 @@ use datafusion::sql::sqlparser::ast::{
 use deeplake_storage::Table;
 
 use crate::error::{Result, SqlError};
+use crate::indexed::{ordered_expr, single_table};
 use crate::rewrite::{column_ref, const_number, function_args, function_name, norm_ident};
 
 /// Where an output column comes from.
@@ -65,12 +66,7 @@ pub fn direct_shape(stmt: &Statement, table: &str, schema: &Schema) -> Option<Di
     if select.having.is_some() || select.qualify.is_some() || !select.named_window.is_empty() {
         return None;
     }
-    let alias = select.from.first().and_then(|f| match &f.relation {
-        datafusion::sql::sqlparser::ast::TableFactor::Table { alias, .. } => {
-            alias.as_ref().map(|a| norm_ident(&a.name))
-        }
-        _ => None,
-    });
+    let (_, alias) = single_table(query)?;
     let ours = |qual: &Option<String>| match qual {
         None => true,
         Some(q) => Some(q) == alias.as_ref() || (alias.is_none() && q == table),
@@ -97,16 +93,7 @@ pub fn direct_shape(stmt: &Statement, table: &str, schema: &Schema) -> Option<Di
     }
     // The ordering score: a call of the search's function on columns,
     // written out or named by its alias.
-    let mut score = &by.expr;
-    if let Expr::Identifier(id) = score {
-        let name = norm_ident(id);
-        if let Some(e) = select.projection.iter().find_map(|item| match item {
-            SelectItem::ExprWithAlias { expr, alias } if norm_ident(alias) == name => Some(expr),
-            _ => None,
-        }) {
-            score = e;
-        }
-    }
+    let score = ordered_expr(query, &by.expr);
     let Expr::Function(f) = score else {
         return None;
     };

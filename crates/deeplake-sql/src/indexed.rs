@@ -51,7 +51,7 @@ pub struct TopKSearch {
 }
 
 /// The table a plain single-table query reads, with its alias.
-fn single_table(query: &Query) -> Option<(String, Option<String>)> {
+pub(crate) fn single_table(query: &Query) -> Option<(String, Option<String>)> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
@@ -84,7 +84,7 @@ fn single_table(query: &Query) -> Option<(String, Option<String>)> {
 }
 
 /// The expression `ORDER BY` names: itself, or the select item it aliases.
-fn ordered_expr<'a>(query: &'a Query, by: &'a Expr) -> &'a Expr {
+pub(crate) fn ordered_expr<'a>(query: &'a Query, by: &'a Expr) -> &'a Expr {
     let (Expr::Identifier(id), SetExpr::Select(select)) = (by, query.body.as_ref()) else {
         return by;
     };
