@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from deeplake.managed import TableError
+from deeplake.managed import IngestError, TableError
 
 SHARED = os.environ.get(
     "DEEPLAKE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
@@ -78,8 +78,8 @@ def test_ingest_with_index_then_search_drop_and_recreate(client, glosses):
         client.create_index("docs", "embedding", index_type="ivf")
     with pytest.raises(ValueError, match="dimension must be a positive integer"):
         client.create_index("docs", "embedding", dimension=0)
-    with pytest.raises(TableError, match="not available"):
-        client.create_index("docs", "text", index_type="exact_text")
+    with pytest.raises(TableError, match="cannot index column 'idx'"):
+        client.create_index("docs", "idx", index_type="pooled_quantized")
 
     client.drop_index("docs", "embedding")
     assert client.describe_table("docs")["embedding"]["index"] is None
@@ -137,3 +137,32 @@ def test_quantized_and_bm25_indexes_serve_vector_text_and_hybrid_search(client, 
     scanned = client.query(hybrid.format("score DESC, idx"), params)
     assert [r["score"] for r in indexed] == [r["score"] for r in scanned]
     assert len(indexed) == 10
+
+
+def test_lookup_and_unique_indexes_narrow_filters_and_refuse_repeats(client, glosses):
+    texts, _ = glosses
+    data = {"idx": list(range(ROWS)), "code": [f"c{i:05d}" for i in range(ROWS)], "text": texts[:ROWS]}
+    client.ingest("plain", data)
+    client.ingest("keyed", data, index={"idx": "unique", "code": "exact_text", "text": "inverted"})
+    described = client.describe_table("keyed")
+    assert [described[c]["index"] for c in ("idx", "code", "text")] == ["unique", "exact_text", "inverted_index"]
+    for where in [
+        "idx IN (3, 1500, 2999)",
+        "code BETWEEN 'c00100' AND 'c00120'",
+        "text @> 'bird' AND idx < 2000",
+        "contains(text, 'music') OR code = 'c00042'",
+    ]:
+        want = client.query(f"SELECT idx FROM plain WHERE {where} ORDER BY idx")
+        got = client.query(f"SELECT idx FROM keyed WHERE {where} ORDER BY idx")
+        assert got == want and len(want) > 0, where
+        plan = client.query(f"EXPLAIN SELECT idx FROM keyed WHERE {where}")
+        assert "candidate rows for the WHERE" in str(plan), where
+
+    # Embedded it is an IngestError; a server's 409 reaches a remote client as a TableError.
+    with pytest.raises((IngestError, TableError), match=r"Key \(idx\)=\(7\) already exists"):
+        client.ingest("keyed", {"idx": [ROWS, 7], "code": ["x", "y"], "text": ["a", "b"]}, mode="append")
+    assert client.query("SELECT count(*) AS n FROM keyed") == [{"n": ROWS}]
+    with pytest.raises(TableError, match="appears more than once"):
+        client.query("INSERT INTO keyed (idx, code) VALUES (5000, 'a'), (5000, 'b')")
+    client.ingest("keyed", {"idx": [ROWS, ROWS + 1], "code": ["x", "y"], "text": ["a", "b"]}, mode="append")
+    assert client.query("SELECT code FROM keyed WHERE idx = $1", [ROWS + 1]) == [{"code": "y"}]

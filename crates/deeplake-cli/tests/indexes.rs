@@ -336,9 +336,16 @@ fn index_statements_check_what_they_are_given() {
     assert!(e.contains("partitions must be a positive integer"), "{e}");
     let e = err("CREATE INDEX i1 ON small USING deeplake_index (embedding) WITH (colour = 'red')");
     assert!(e.contains("unknown index parameter 'colour'"), "{e}");
-    let e = err("CREATE INDEX i1 ON small USING deeplake_index (text) WITH (index_type = 'exact')");
+    let e = err(
+        "CREATE INDEX i1 ON small USING deeplake_index (embedding) WITH (index_type = 'exact')",
+    );
     assert!(
-        e.contains("index type 'exact_text' is not available"),
+        e.contains("index type 'exact_text' cannot index column 'embedding'"),
+        "{e}"
+    );
+    let e = err("CREATE INDEX i1 ON small USING deeplake_index (idx) WITH (index_type = 'pooled_quantized')");
+    assert!(
+        e.contains("index type 'pooled_quantized' cannot index column 'idx'"),
         "{e}"
     );
     // Nothing above left an index behind.
@@ -406,12 +413,26 @@ fn index_statements_check_what_they_are_given() {
     c.query("DELETE FROM other WHERE idx >= 0", &[]).unwrap();
     ok("CREATE INDEX e ON other USING deeplake_index (embedding)");
     ingest(&c, "other", columns(&wn, 400..700), Mode::Append);
-    let got = top(
-        &c,
-        "SELECT idx, embedding <#> $1 AS score FROM other ORDER BY score DESC LIMIT 3",
-        wn.embedding(555),
-    );
+    let sql = "SELECT idx, embedding <#> $1 AS score FROM other ORDER BY score DESC LIMIT 3";
+    let got = top(&c, sql, wn.embedding(555));
     assert_eq!(got[0].0, 555);
+    // Many small ingests: past eight segments, all but the first merge.
+    for n in 0..10 {
+        let start = 700 + n * 40;
+        ingest(&c, "other", columns(&wn, start..start + 40), Mode::Append);
+        let plan = explain(&c, sql, wn.embedding(start + 7));
+        let segments = (1..=9).find(|k| plan.contains(&format!(" from {k} segments")));
+        assert!(
+            segments.is_some() && plan.contains(", 0 unindexed"),
+            "{plan}"
+        );
+        assert_eq!(
+            top(&c, sql, wn.embedding(start + 7))[0].0,
+            (start + 7) as i64
+        );
+    }
+    let plan = explain(&c, sql, wn.embedding(9));
+    assert!(plan.contains(" from 4 segments"), "{plan}");
 }
 
 /// Child: builds and drops the index over and over until killed.
@@ -657,4 +678,358 @@ fn quantized_index_and_hybrid_search_through_two_indexes() {
         let scores = |v: &[(i64, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
         assert_eq!(scores(&indexed), scores(&scanned), "{q}");
     }
+}
+
+/// `idx` of every row a query returns, in its order.
+fn ids(c: &Client, sql: &str) -> Vec<i64> {
+    c.query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| match &r.values()[0] {
+            Value::Int(i) => *i,
+            other => panic!("unexpected idx {other:?}"),
+        })
+        .collect()
+}
+
+fn plan_of(c: &Client, sql: &str) -> String {
+    let rows = c.query(&format!("EXPLAIN {sql}"), &[]).unwrap();
+    rows.iter()
+        .map(|r| format!("{:?}", r.values()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn lookup_indexes_narrow_where_clauses_to_the_rows_a_scan_returns() {
+    let (wn, _dir, c) = glosses(ROWS);
+    ingest(&c, "plain", columns(&wn, 0..ROWS), Mode::Create);
+    let ok = |sql: &str| c.query(sql, &[]).unwrap();
+    ok("CREATE INDEX by_idx ON glosses USING deeplake_index (idx)");
+    ok("CREATE INDEX by_pos ON glosses USING deeplake_index (pos) WITH (index_type = 'exact')");
+    ok("CREATE INDEX by_text ON glosses USING deeplake_index (text) WITH (index_type = 'inverted')");
+    let kinds: Vec<String> = ok("SELECT indexdef FROM pg_indexes ORDER BY indexname")
+        .iter()
+        .map(|r| format!("{:?}", r.values()[0]))
+        .collect();
+    assert!(kinds[0].contains("'inverted_index'") && kinds[1].contains("'exact_text'"));
+    assert!(kinds[2].contains("'inverted_index'"), "{kinds:?}");
+
+    let gloss = wn.synsets[7].definition.replace('\'', "''");
+    let same = |filter: &str, narrowed: bool| {
+        let sql = |t: &str| format!("SELECT idx FROM {t} WHERE {filter} ORDER BY idx");
+        let want = ids(&c, &sql("plain"));
+        assert_eq!(ids(&c, &sql("glosses")), want, "{filter}");
+        let plan = plan_of(&c, &sql("glosses"));
+        assert_eq!(
+            plan.contains("candidate rows for the WHERE"),
+            narrowed,
+            "{filter}: {plan}"
+        );
+        want.len()
+    };
+    assert_eq!(same("idx = 123", true), 1);
+    assert_eq!(same("idx IN (5, 17, 19999, 40000)", true), 3);
+    assert_eq!(same("idx BETWEEN 100 AND 150", true), 51);
+    assert_eq!(same("idx > 19990.5", true), 9);
+    assert_eq!(same("-1 < idx AND idx <= 3", true), 4);
+    assert!(same("text @> 'musical instrument'", true) > 3);
+    assert!(same("contains(text, 'feather') OR idx = 3", true) > 1);
+    assert_eq!(same(&format!("text = '{gloss}'"), true), 1);
+    // The first glosses are all nouns: `pos` narrows nothing alone.
+    assert_eq!(same("pos = 'noun' AND idx < 3000", true), 3000);
+    assert_eq!(same("pos = 'verb' OR pos < 'adj'", true), 0);
+    assert!(same("pos IN ('noun', 'verb') AND text @> 'color'", true) > 0);
+    assert_eq!(same("idx IS NULL", true), 0);
+    // Not narrowed: predicates no index answers, needles too short, most rows.
+    assert!(same("idx <> 3 AND idx < 10", true) == 9);
+    assert!(same("text @> 'ab'", false) > 0);
+    assert!(same("idx > 10", false) > 10_000);
+    assert!(same("idx = 3 OR text LIKE 'a%'", false) > 1);
+    let n = ok("SELECT count(*) FROM glosses WHERE pos = 'noun' AND text @> 'bird'");
+    let m = ok("SELECT count(*) FROM plain WHERE pos = 'noun' AND text @> 'bird'");
+    assert_eq!(n[0].values(), m[0].values());
+
+    // A vector top-k filtered to 1% of the rows through the lookup index.
+    let q = wn.embedding(ROWS + 5);
+    let sql = "SELECT idx, embedding <#> $1 AS score FROM glosses WHERE idx < 200 ORDER BY score DESC LIMIT 10";
+    let got = top(&c, sql, q);
+    let all: Vec<usize> = (0..ROWS).collect();
+    let want = exact(&wn, &all, q, 10, |i| i < 200);
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), want);
+
+    // Appended rows are found at once and after the catch-up; deleted ones are gone.
+    ingest(&c, "glosses", columns(&wn, ROWS..ROWS + 500), Mode::Append);
+    ingest(&c, "plain", columns(&wn, ROWS..ROWS + 500), Mode::Append);
+    ok("DELETE FROM glosses WHERE idx = 123 OR idx = 20100");
+    ok("DELETE FROM plain WHERE idx = 123 OR idx = 20100");
+    assert_eq!(same("idx IN (123, 20100, 20101)", true), 1);
+    assert!(same("text @> 'musical instrument'", true) > 3);
+    // Compaction rewrites fragments: the indexes stay correct.
+    c.open_table("glosses").unwrap().compact(100_000).unwrap();
+    assert_eq!(same("idx IN (122, 123, 20100, 20499)", true), 2);
+    assert_eq!(same(&format!("text = '{gloss}'"), true), 1);
+}
+
+#[test]
+fn unique_index_refuses_repeated_values_and_writes_nothing() {
+    let wn = load_full().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path());
+    ingest(&c, "small", columns(&wn, 0..300), Mode::Create);
+    let err = |sql: &str| c.query(sql, &[]).unwrap_err().message().to_string();
+    let ok = |sql: &str| c.query(sql, &[]).unwrap();
+    let count = || ok("SELECT count(*) FROM small")[0].values()[0].clone();
+
+    let e =
+        err("CREATE INDEX u_pos ON small USING deeplake_index (pos) WITH (index_type = 'unique')");
+    assert!(
+        e.contains("could not create unique index \"u_pos\": Key (pos)=(")
+            && e.contains("is duplicated"),
+        "{e}"
+    );
+    ok("CREATE INDEX u_idx ON small USING deeplake_index (idx) WITH (index_type = 'unique')");
+
+    // An ingest holding a value already there fails whole.
+    let opts = || IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    let e = c
+        .ingest("small", columns(&wn, 250..350), opts())
+        .unwrap_err();
+    assert!(
+        e.message().contains("duplicate key value violates unique constraint \"u_idx\": Key (idx)=(250) already exists"),
+        "{e:?}"
+    );
+    assert_eq!(count(), Value::Int(300));
+    c.ingest("small", columns(&wn, 300..400), opts()).unwrap();
+    assert_eq!(count(), Value::Int(400));
+
+    // INSERT: a value twice in one statement, a value there, a new one.
+    let e = err("INSERT INTO small (idx, pos) VALUES (900, 'n'), (900, 'v')");
+    assert!(e.contains("Key (idx)=(900) appears more than once"), "{e}");
+    let e = err("INSERT INTO small (idx, pos) VALUES (901, 'n'), (399, 'v')");
+    assert!(e.contains("Key (idx)=(399) already exists"), "{e}");
+    assert_eq!(count(), Value::Int(400));
+    ok("INSERT INTO small (idx, pos) VALUES (901, 'n'), (NULL, 'v'), (NULL, 'a')");
+    assert_eq!(count(), Value::Int(403));
+    // A deleted row's value may come back.
+    ok("DELETE FROM small WHERE idx = 5");
+    ok("INSERT INTO small (idx, pos) VALUES (5, 'n')");
+    let e = err("INSERT INTO small (idx, pos) VALUES (5, 'n')");
+    assert!(e.contains("Key (idx)=(5) already exists"), "{e}");
+    // Lookups through the unique index.
+    assert_eq!(
+        ids(
+            &c,
+            "SELECT idx FROM small WHERE idx IN (5, 901, 77) ORDER BY idx"
+        ),
+        [5, 77, 901]
+    );
+    assert!(plan_of(&c, "SELECT idx FROM small WHERE idx = 5").contains("index u_idx (unique)"));
+    // A different type on the same column is refused.
+    let e = err("CREATE INDEX other ON small USING deeplake_index (idx)");
+    assert!(
+        e.contains("Conflicting index types for column 'idx'"),
+        "{e}"
+    );
+}
+
+/// MaxSim: for each query vector its best cosine among the row's vectors, summed.
+fn maxsim(query: &[&[f32]], row: &[&[f32]]) -> f64 {
+    query
+        .iter()
+        .map(|q| {
+            row.iter()
+                .map(|d| cosine(q, d))
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .sum()
+}
+
+#[test]
+fn pooled_quantized_index_finds_the_best_maxsim_rows() {
+    const MULTI: usize = 3_000;
+    const PER_ROW: usize = 3;
+    let wn = load_full().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(dir.path());
+    // Row r holds the embeddings of glosses 3r, 3r+1 and 3r+2.
+    let row_of = |r: usize| -> Vec<&[f32]> {
+        (0..PER_ROW)
+            .map(|j| wn.embedding(r * PER_ROW + j))
+            .collect()
+    };
+    let rows_value = |vs: &[&[f32]]| {
+        Value::FloatRows(
+            vs.iter()
+                .map(|v| v.iter().map(|x| f64::from(*x)).collect())
+                .collect(),
+        )
+    };
+    let cols = vec![
+        (
+            "id".to_string(),
+            Column::Arrow(Arc::new(Int64Array::from_iter_values(0..MULTI as i64))),
+        ),
+        (
+            "vecs".to_string(),
+            Column::Values((0..MULTI).map(|r| rows_value(&row_of(r))).collect()),
+        ),
+    ];
+    ingest(&c, "multi", cols, Mode::Create);
+    c.query(
+        "CREATE INDEX pooled ON multi USING deeplake_index (vecs)",
+        &[],
+    )
+    .unwrap();
+    let info = c.describe_table("multi").unwrap();
+    assert_eq!(
+        info.columns[1].index,
+        Some(("pooled".into(), "pooled_quantized".into()))
+    );
+
+    let sql = "SELECT id, vecs <#> $1 AS score FROM multi ORDER BY score DESC LIMIT 10";
+    let mut found = 0;
+    for i in 0..20 {
+        let at = MULTI * PER_ROW + 500 + i * 41;
+        let query: Vec<&[f32]> = vec![wn.embedding(at), wn.embedding(at + 1)];
+        let param = rows_value(&query);
+        let got = id_scores(&c, sql, param.clone());
+        assert_eq!(got.len(), 10);
+        for (id, score) in &got {
+            assert!((score - maxsim(&query, &row_of(*id as usize))).abs() < 1e-4);
+        }
+        let mut exact: Vec<(f64, i64)> = (0..MULTI)
+            .map(|r| (maxsim(&query, &row_of(r)), r as i64))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let want: Vec<i64> = exact.iter().take(10).map(|e| e.1).collect();
+        found += recall(&got, &want);
+        if i == 0 {
+            let rows = c.query(&format!("EXPLAIN {sql}"), &[param]).unwrap();
+            let plan = format!("{rows:?}");
+            assert!(plan.contains("index pooled (pooled_quantized)"), "{plan}");
+        }
+    }
+    assert!(found >= 180, "recall@10 {found}/200");
+    // Appended rows are found at once.
+    let added = [wn.embedding(77_000), wn.embedding(77_001)];
+    let cols = vec![
+        (
+            "id".to_string(),
+            Column::Arrow(Arc::new(Int64Array::from(vec![99_999i64]))),
+        ),
+        ("vecs".to_string(), Column::Values(vec![rows_value(&added)])),
+    ];
+    ingest(&c, "multi", cols, Mode::Append);
+    let q = rows_value(&[wn.embedding(77_000)]);
+    assert_eq!(id_scores(&c, sql, q)[0].0, 99_999);
+}
+
+#[test]
+fn hybrid_index_serves_hybrid_vector_and_text_searches() {
+    let (wn, _dir, c) = glosses(5_000);
+    let err = |sql: &str| c.query(sql, &[]).unwrap_err().message().to_string();
+    let e = err("CREATE INDEX h ON glosses USING deeplake_index (((text, embedding)::deeplake_hybrid_record) deeplake_hybrid_ops)");
+    assert!(
+        e.contains("a hybrid index covers a vector column and a text column"),
+        "{e}"
+    );
+    let e = err(
+        "CREATE INDEX h ON glosses USING deeplake_index (embedding) WITH (index_type = 'hybrid')",
+    );
+    assert!(e.contains("deeplake_hybrid_ops"), "{e}");
+    let e = err("CREATE INDEX h ON glosses USING deeplake_index (embedding text_ops)");
+    assert!(
+        e.contains("operator class \"text_ops\" is not supported"),
+        "{e}"
+    );
+    c.query("CREATE INDEX h ON glosses USING deeplake_index (((embedding, text)::deeplake_hybrid_record) deeplake_hybrid_ops DESC)", &[]).unwrap();
+    // One index per column: both are taken.
+    let e = err("CREATE INDEX t ON glosses USING deeplake_index (text)");
+    assert!(
+        e.contains("Conflicting index types for column 'text'"),
+        "{e}"
+    );
+    let info = c.describe_table("glosses").unwrap();
+    let of = |name: &str| {
+        info.columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .index
+            .clone()
+    };
+    assert_eq!(of("embedding"), Some(("h".into(), "hybrid".into())));
+    assert_eq!(of("text"), Some(("h".into(), "hybrid".into())));
+    let def = c.query("SELECT indexdef FROM pg_indexes", &[]).unwrap();
+    let def = format!("{:?}", def[0].values()[0]);
+    assert!(
+        def.contains(
+            "((\\\"embedding\\\", \\\"text\\\")::deeplake_hybrid_record) deeplake_hybrid_ops"
+        ),
+        "{def}"
+    );
+
+    // Appended rows are covered by a catch-up of both halves.
+    ingest(&c, "glosses", columns(&wn, 5_000..5_400), Mode::Append);
+    let hybrid = |order: &str| {
+        format!("SELECT idx, (embedding, text)::deeplake_hybrid_record <#> deeplake_hybrid_record($1, $2, 0.6, 0.4) AS score FROM glosses ORDER BY {order} LIMIT 10")
+    };
+    let (v, q) = (wn.embedding(5_100), "a small dog");
+    let plan = c
+        .query(
+            &format!("EXPLAIN {}", hybrid("score DESC")),
+            &[vector(v), Value::Str(q.into())],
+        )
+        .unwrap();
+    let plan = format!("{plan:?}");
+    assert!(
+        plan.contains("index h (hybrid) on glosses(embedding) and index h (hybrid) on text")
+            && plan.contains(", 0 unindexed"),
+        "{plan}"
+    );
+    // Every partition probed: the scan's scores, from one index's two halves.
+    c.query("SET deeplake.nprobe = 100000", &[]).unwrap();
+    for i in (0..5_400).step_by(601) {
+        let text = wn.synsets[i]
+            .examples
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "a plant".into());
+        let (v, q) = (wn.embedding(i), text.as_str());
+        let indexed = hybrid_scores(&c, &hybrid("score DESC"), v, q);
+        let scanned = hybrid_scores(&c, &hybrid("score DESC, idx"), v, q);
+        let scores = |v: &[(i64, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
+        assert_eq!(scores(&indexed), scores(&scanned), "{q}");
+    }
+    // Each half answers its own kind of search too.
+    let plan = explain(
+        &c,
+        "SELECT idx, embedding <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10",
+        v,
+    );
+    assert!(
+        plan.contains("index h (hybrid) on glosses(embedding)"),
+        "{plan}"
+    );
+    let got = top(
+        &c,
+        "SELECT idx, embedding <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10",
+        v,
+    );
+    assert_eq!(got[0].0, 5_100);
+    let bm25 = "SELECT idx, text <#> $1 AS score FROM glosses ORDER BY score DESC LIMIT 10";
+    let rows = c
+        .query(
+            &format!("EXPLAIN {bm25}"),
+            &[Value::Str("small dog".into())],
+        )
+        .unwrap();
+    assert!(format!("{rows:?}").contains("index h (hybrid) on glosses(text)"));
+    c.query("DROP INDEX h", &[]).unwrap();
+    c.query("CREATE INDEX t ON glosses USING deeplake_index (text)", &[])
+        .unwrap();
 }

@@ -72,9 +72,18 @@ impl Dataset {
     /// Rewrites runs of small fragments (one per commit during ingest) and
     /// fragments with deleted rows into fragments of `target_rows` rows, as a
     /// new version; returns how many fragments were replaced. Scans of a
-    /// compacted table read fewer, larger files.
+    /// compacted table read fewer, larger files. The new fragments are
+    /// then indexed (best effort: rows no index covers are searched
+    /// exactly until a later catch-up).
     pub fn compact(&mut self, target_rows: usize) -> Result<usize> {
-        Ok(block(&self.rt, self.table.compact(target_rows))?)
+        let table = &mut self.table;
+        Ok(block(&self.rt, async move {
+            let replaced = table.compact(target_rows).await?;
+            if replaced > 0 && !table.indexes().is_empty() {
+                let _ = deeplake_index::build::catch_up(table).await;
+            }
+            Ok::<_, deeplake_storage::StorageError>(replaced)
+        })?)
     }
 
     /// Every committed version, oldest first.

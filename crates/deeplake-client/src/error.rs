@@ -10,6 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use deeplake_index::IndexError;
 use deeplake_storage::StorageError;
 use deeplake_types::TypeError;
 
@@ -235,6 +236,21 @@ impl From<StorageError> for ClientError {
             | StorageError::Arrow(_)
             | StorageError::Json(_)
             | StorageError::BadLocation(_) => ErrorKind::Internal,
+        };
+        ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
+    }
+}
+
+/// Index failures concern a table, as storage's do; a repeated value of
+/// a `unique` column is a conflict with the rows there.
+impl From<IndexError> for ClientError {
+    fn from(e: IndexError) -> Self {
+        let kind = match e {
+            IndexError::Storage(s) => return s.into(),
+            IndexError::BadInput(_) => ErrorKind::BadInput,
+            IndexError::Duplicate(_) => ErrorKind::Conflict,
+            IndexError::Corrupt(_) => ErrorKind::Corrupt,
+            IndexError::Arrow(_) => ErrorKind::Internal,
         };
         ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
     }

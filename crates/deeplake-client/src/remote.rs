@@ -424,7 +424,6 @@ impl Remote {
             .header("Content-Type", ARROW_STREAM)
             .body(reqwest::Body::wrap_stream(body));
         Upload {
-            table: table.to_string(),
             tx: Some(tx),
             complete,
             encoder: Box::default(),
@@ -475,7 +474,6 @@ fn upload_body(
 
 /// Rows on their way to a server in one streamed request.
 pub struct Upload {
-    table: String,
     tx: Option<tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>>,
     complete: Arc<AtomicBool>,
     /// Boxed, as the request is: the encoder is large.
@@ -534,10 +532,9 @@ impl Upload {
             return Err(ClientError::managed_service("API request failed: not sent"));
         };
         match tokio::time::timeout(UPLOAD_STALL, response).await {
-            Ok(Ok(r)) => r.map_err(|e| match e.kind() {
-                ErrorKind::Conflict => ClientError::table_exists(&self.table),
-                _ => e,
-            }),
+            // A conflict (the table exists, a unique value repeats) keeps
+            // the server's words.
+            Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 Err(ClientError::managed_service(format!("API request failed: {e}")).with_source(e))
             }

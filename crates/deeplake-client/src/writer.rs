@@ -9,6 +9,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use deeplake_index::unique;
 use deeplake_storage::{trimmed, Fragment, Table};
 
 use crate::error::{ClientError, Result};
@@ -193,11 +194,9 @@ impl<'p> TableWriter<'p> {
                 .map(|f| f.id.clone()),
         );
         if self.overwrite {
-            self.table
-                .commit_overwrite(self.schema.clone(), fragments)
-                .await?;
+            unique::commit_overwrite(&mut self.table, self.schema.clone(), fragments).await?;
         } else if !fragments.is_empty() {
-            self.table.commit_append(fragments).await?;
+            unique::commit_append(&mut self.table, fragments).await?;
         }
         Ok(())
     }

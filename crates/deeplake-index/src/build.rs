@@ -9,12 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use deeplake_storage::{IndexMeta, StorageError, Table};
+use deeplake_storage::{IndexMeta, IndexSegment, StorageError, Table};
 use deeplake_types::SpecType;
 
 use crate::ivf::{Encoding, IvfParams};
 use crate::kind::IndexKind;
-use crate::segment::{build_text_segment, build_vector_segment, Loaded};
+use crate::segment::{
+    build_lookup_segment, build_text_segment, build_vector_segment, holds_vectors, Loaded, Lookup,
+};
+use crate::unique::{refuse_repeats, Clash};
 use crate::IndexError;
 
 /// Build parameters `WITH (...)` may carry besides `index_type`.
@@ -24,7 +27,8 @@ const PARAMS: [&str; 4] = ["dimension", "partitions", "nprobe", "rerank"];
 #[derive(Debug, Clone)]
 pub struct IndexRequest {
     pub name: String,
-    pub column: String,
+    /// One column, or a hybrid index's vector and text columns.
+    pub columns: Vec<String>,
     /// None: the column type's default.
     pub kind: Option<IndexKind>,
     pub params: BTreeMap<String, String>,
@@ -53,7 +57,7 @@ fn dimension(table: &Table, meta: &IndexMeta) -> Result<Option<usize>, IndexErro
         .field_with_name(column)
         .map_err(|_| IndexError::BadInput(format!("column '{column}' does not exist")))?;
     let declared = match SpecType::of_field(field) {
-        Ok(SpecType::Embedding(n)) => n,
+        Ok(SpecType::Embedding(n) | SpecType::Embedding2D(n)) => n,
         _ => None,
     };
     let asked = count_param(&meta.params, "dimension")?;
@@ -69,7 +73,7 @@ fn ivf_params(meta: &IndexMeta, kind: IndexKind) -> Result<IvfParams, IndexError
     Ok(IvfParams {
         partitions: count_param(&meta.params, "partitions")?,
         encoding: match kind {
-            IndexKind::ClusteredQuantized => Encoding::Codes,
+            IndexKind::ClusteredQuantized | IndexKind::PooledQuantized => Encoding::Codes,
             _ => Encoding::Full,
         },
         ..IvfParams::default()
@@ -90,18 +94,35 @@ pub async fn create_index(
         };
     }
     let schema = table.schema();
-    let field = schema.field_with_name(&request.column).map_err(|_| {
-        IndexError::BadInput(format!(
-            "column '{}' does not exist in table '{}'",
-            request.column,
-            table.name()
-        ))
-    })?;
-    let kind = match request.kind {
-        Some(k) => k,
-        None => IndexKind::default_for(field)?,
+    let field = |column: &str| {
+        schema.field_with_name(column).map_err(|_| {
+            IndexError::BadInput(format!(
+                "column '{column}' does not exist in table '{}'",
+                table.name()
+            ))
+        })
     };
-    kind.check(field)?;
+    let kind = match (request.columns.as_slice(), request.kind) {
+        ([vector, text], _) => {
+            IndexKind::check_hybrid(field(vector)?, field(text)?)?;
+            IndexKind::Hybrid
+        }
+        ([column], kind) => {
+            let field = field(column)?;
+            let kind = match kind {
+                Some(k) => k,
+                None => IndexKind::default_for(field)?,
+            };
+            kind.check(field)?;
+            kind
+        }
+        (other, _) => {
+            return Err(IndexError::BadInput(format!(
+                "an index covers one column (or two for a hybrid index), got {}",
+                other.len()
+            )))
+        }
+    };
     if let Some(bad) = request
         .params
         .keys()
@@ -114,7 +135,7 @@ pub async fn create_index(
     }
     let mut meta = IndexMeta {
         name: request.name,
-        columns: vec![request.column],
+        columns: request.columns,
         index_type: kind.name().to_string(),
         params: request.params,
         segments: vec![],
@@ -122,7 +143,7 @@ pub async fn create_index(
     count_param(&meta.params, "nprobe")?;
     count_param(&meta.params, "rerank")?;
     match kind {
-        IndexKind::Clustered | IndexKind::ClusteredQuantized => {
+        IndexKind::Clustered | IndexKind::ClusteredQuantized | IndexKind::PooledQuantized => {
             let dim = dimension(table, &meta)?;
             let params = ivf_params(&meta, kind)?;
             let frags = table.unindexed(&meta);
@@ -139,11 +160,20 @@ pub async fn create_index(
             let segment = build_text_segment(table, &meta.columns[0], &frags).await?;
             meta.segments.extend(segment);
         }
-        other => {
-            return Err(IndexError::Unsupported(format!(
-                "index type '{}' is not available in this build (available: clustered, clustered_quantized, bm25)",
-                other.name()
-            )))
+        IndexKind::Hybrid => {
+            let frags = table.unindexed(&meta);
+            let (segments, dim) = hybrid_segments(table, &meta, &frags).await?;
+            if let Some(dim) = dim {
+                meta.params.insert("dimension".into(), dim.to_string());
+            }
+            meta.segments.extend(segments);
+        }
+        IndexKind::Unique => return create_unique(table, meta, if_not_exists).await,
+        IndexKind::InvertedIndex | IndexKind::ExactText => {
+            let frags = table.unindexed(&meta);
+            let lookup = lookup_of(table, &meta)?;
+            let built = build_lookup_segment(table, &meta.columns[0], &frags, lookup).await?;
+            meta.segments.extend(built.map(|(segment, _)| segment));
         }
     }
     match table.create_index(meta).await {
@@ -154,33 +184,172 @@ pub async fn create_index(
     }
 }
 
+/// A hybrid index's two segments over `frags`: its vectors' (with their
+/// size) and its texts'. Both or neither: each covers the same fragments.
+async fn hybrid_segments(
+    table: &Table,
+    meta: &IndexMeta,
+    frags: &[usize],
+) -> Result<(Vec<IndexSegment>, Option<usize>), IndexError> {
+    let dim = dimension(table, meta)?;
+    let params = ivf_params(meta, IndexKind::ClusteredQuantized)?;
+    let trained = trained_centroids(table, meta).await?;
+    let vectors =
+        build_vector_segment(table, &meta.columns[0], frags, dim, params, trained).await?;
+    let texts = build_text_segment(table, &meta.columns[1], frags).await?;
+    Ok(match (vectors, texts) {
+        (Some((v, dim)), Some(t)) => (vec![v, t], Some(dim)),
+        _ => (vec![], None),
+    })
+}
+
+/// How a lookup index holds its column: an `inverted_index` on text (or
+/// JSON text) keeps trigrams, for substrings; every other lookup index
+/// keeps sorted values.
+fn lookup_of(table: &Table, meta: &IndexMeta) -> Result<Lookup, IndexError> {
+    let schema = table.schema();
+    let field = schema.field_with_name(&meta.columns[0]).map_err(|_| {
+        IndexError::BadInput(format!("column '{}' does not exist", meta.columns[0]))
+    })?;
+    let text = crate::values::is_text(field.data_type());
+    Ok(match (IndexKind::parse(&meta.index_type)?, text) {
+        (IndexKind::InvertedIndex, true) => Lookup::Grams,
+        _ => Lookup::Values,
+    })
+}
+
+/// Tries at creating a `unique` index before giving up to other writers.
+const UNIQUE_ATTEMPTS: usize = 8;
+
+/// A `unique` index is built over every row of one version, refused if a
+/// value repeats, and committed on exactly that version: rows appended
+/// meanwhile would not have been checked, so a lost race builds again.
+async fn create_unique(
+    table: &mut Table,
+    mut meta: IndexMeta,
+    if_not_exists: bool,
+) -> Result<bool, IndexError> {
+    for _ in 0..UNIQUE_ATTEMPTS {
+        let frags: Vec<usize> = (0..table.manifest().fragments.len()).collect();
+        let built = build_lookup_segment(table, &meta.columns[0], &frags, Lookup::Values).await?;
+        meta.segments.clear();
+        if let Some((segment, loaded)) = built {
+            if let Loaded::Values(v) = &loaded {
+                refuse_repeats(&meta, v, Clash::Creating)?;
+            }
+            meta.segments.push(segment);
+        }
+        match table.create_index_on(meta.clone()).await {
+            Ok(true) => return Ok(true),
+            Ok(false) => continue,
+            Err(StorageError::IndexExists(_)) if if_not_exists => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StorageError::Conflict(format!(
+        "index \"{}\" was not created: the table kept changing while it was built",
+        meta.name
+    ))
+    .into())
+}
+
 /// The centroids of the index's first segment (the one its creation
 /// built), for a catch-up to assign new rows to; None without one.
 async fn trained_centroids(
     table: &Table,
     meta: &IndexMeta,
 ) -> Result<Option<Vec<f32>>, IndexError> {
-    let Some(first) = meta.segments.first() else {
+    let Some(first) = meta.segments.iter().find(|s| holds_vectors(s)) else {
         return Ok(None);
     };
     match crate::search::segment(table, first).await?.as_ref() {
         Loaded::Vector(v) => Ok(Some(v.ivf.centroids().to_vec())),
-        Loaded::Text(_) => Ok(None),
+        _ => Ok(None),
     }
 }
 
-/// Commits a segment over the fragments each index does not cover yet;
-/// returns how many segments were added.
+/// The segments of `meta` over fragments `frags` (manifest positions),
+/// built as its type builds them; none when they hold no rows.
+async fn build_segments(
+    table: &Table,
+    meta: &IndexMeta,
+    kind: IndexKind,
+    frags: &[usize],
+) -> Result<Vec<IndexSegment>, IndexError> {
+    let column = meta.columns[0].as_str();
+    Ok(match kind {
+        IndexKind::Hybrid => hybrid_segments(table, meta, frags).await?.0,
+        IndexKind::Bm25 => build_text_segment(table, column, frags)
+            .await?
+            .into_iter()
+            .collect(),
+        IndexKind::InvertedIndex | IndexKind::ExactText | IndexKind::Unique => {
+            let lookup = lookup_of(table, meta)?;
+            build_lookup_segment(table, column, frags, lookup)
+                .await?
+                .map(|(segment, _)| segment)
+                .into_iter()
+                .collect()
+        }
+        IndexKind::Clustered | IndexKind::ClusteredQuantized | IndexKind::PooledQuantized => {
+            let dim = dimension(table, meta)?;
+            let params = ivf_params(meta, kind)?;
+            let trained = trained_centroids(table, meta).await?;
+            build_vector_segment(table, column, frags, dim, params, trained)
+                .await?
+                .map(|(segment, _)| segment)
+                .into_iter()
+                .collect()
+        }
+    })
+}
+
+/// An index with more segments than this many (pairs, for a hybrid
+/// index) gets all but its first merged into one: each segment is
+/// searched on its own, so a table ingested in many small commits would
+/// otherwise pay per commit on every query.
+const MERGE_AT: usize = 8;
+
+/// Merges the index's later segments into one, rebuilt from the rows of
+/// the fragments they cover (the first segment, usually the largest,
+/// stays); false when there were too few, or another writer merged or
+/// dropped it first.
+async fn merge(table: &mut Table, name: &str) -> Result<bool, IndexError> {
+    let Some(meta) = table.index(name).cloned() else {
+        return Ok(false);
+    };
+    let kind = IndexKind::parse(&meta.index_type)?;
+    let per = match kind {
+        IndexKind::Hybrid => 2,
+        _ => 1,
+    };
+    if meta.segments.len() <= MERGE_AT * per {
+        return Ok(false);
+    }
+    let rest = &meta.segments[per..];
+    let covered: std::collections::HashSet<&str> = rest
+        .iter()
+        .flat_map(|s| s.fragments.iter().map(String::as_str))
+        .collect();
+    let frags: Vec<usize> = (0..table.manifest().fragments.len())
+        .filter(|&i| covered.contains(table.manifest().fragments[i].id.as_str()))
+        .collect();
+    let built = build_segments(table, &meta, kind, &frags).await?;
+    let replaced = rest.iter().map(|s| s.id.clone()).collect();
+    match table.replace_index_segments(name, replaced, built).await {
+        Ok(()) => Ok(true),
+        Err(StorageError::IndexNotFound(_) | StorageError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Commits a segment over the fragments each index does not cover yet,
+/// merging an index's segments once there are too many; returns how many
+/// segments were added.
 pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
     let mut added = 0;
     for meta in table.indexes().to_vec() {
         let kind = IndexKind::parse(&meta.index_type)?;
-        if !matches!(
-            kind,
-            IndexKind::Clustered | IndexKind::ClusteredQuantized | IndexKind::Bm25
-        ) {
-            continue;
-        }
         let frags = table.unindexed(&meta);
         let live: u64 = frags
             .iter()
@@ -189,25 +358,17 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
         if live == 0 {
             continue;
         }
-        let built = match kind {
-            IndexKind::Bm25 => build_text_segment(table, &meta.columns[0], &frags).await?,
-            _ => {
-                let dim = dimension(table, &meta)?;
-                let params = ivf_params(&meta, kind)?;
-                let trained = trained_centroids(table, &meta).await?;
-                build_vector_segment(table, &meta.columns[0], &frags, dim, params, trained)
-                    .await?
-                    .map(|(segment, _)| segment)
-            }
-        };
-        if let Some(segment) = built {
-            match table.add_index_segments(&meta.name, vec![segment]).await {
-                Ok(()) => added += 1,
-                // Dropped meanwhile: nothing to catch up.
-                Err(StorageError::IndexNotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+        let built = build_segments(table, &meta, kind, &frags).await?;
+        if built.is_empty() {
+            continue;
         }
+        match table.add_index_segments(&meta.name, built).await {
+            Ok(()) => added += 1,
+            // Dropped meanwhile: nothing to catch up.
+            Err(StorageError::IndexNotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        merge(table, &meta.name).await?;
     }
     Ok(added)
 }

@@ -4,6 +4,7 @@
 //! written for it means the same here.
 
 use arrow_schema::Field;
+use deeplake_storage::IndexMeta;
 use deeplake_types::SpecType;
 
 use crate::IndexError;
@@ -20,7 +21,15 @@ pub enum IndexKind {
     ClusteredQuantized,
     PooledQuantized,
     Unique,
+    /// A vector and a text column together (`((emb, text)::
+    /// deeplake_hybrid_record) deeplake_hybrid_ops`): a quantized IVF over
+    /// the first and BM25 postings over the second, so a hybrid search
+    /// takes both of its lists from one index.
+    Hybrid,
 }
+
+/// The operator class that makes an index over two columns a hybrid one.
+pub const HYBRID_OPS: &str = "deeplake_hybrid_ops";
 
 /// What a column holds, as far as indexes care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +80,7 @@ impl IndexKind {
             IndexKind::ClusteredQuantized => "clustered_quantized",
             IndexKind::PooledQuantized => "pooled_quantized",
             IndexKind::Unique => "unique",
+            IndexKind::Hybrid => "hybrid",
         }
     }
 
@@ -87,6 +97,7 @@ impl IndexKind {
             }
             "pooled_quantized" => IndexKind::PooledQuantized,
             "unique" => IndexKind::Unique,
+            "hybrid" => IndexKind::Hybrid,
             _ => {
                 let valid: Vec<&str> = IndexKind::ALL.iter().map(|k| k.name()).collect();
                 return Err(IndexError::BadInput(format!(
@@ -109,8 +120,45 @@ impl IndexKind {
         }
     }
 
+    /// Refuses a hybrid index unless its columns are a vector and a text.
+    pub fn check_hybrid(vector: &Field, text: &Field) -> Result<(), IndexError> {
+        match (column_kind(vector), column_kind(text)) {
+            (ColumnKind::Vector, ColumnKind::Text) => Ok(()),
+            _ => Err(IndexError::BadInput(format!(
+                "a hybrid index covers a vector column and a text column, got '{}' ({}) and '{}' ({})",
+                vector.name(),
+                type_name(vector),
+                text.name(),
+                type_name(text)
+            ))),
+        }
+    }
+
+    /// Whether `index` answers a search of this kind on `column`: an index
+    /// of this type on that column, or a hybrid index's half (its vectors
+    /// for a quantized search of its first column, its postings for a BM25
+    /// search of its second).
+    pub fn served_by(self, index: &IndexMeta, column: &str) -> bool {
+        if index.index_type == self.name() && index.columns == [column] {
+            return true;
+        }
+        let half = match self {
+            IndexKind::ClusteredQuantized => 0,
+            IndexKind::Bm25 => 1,
+            _ => return false,
+        };
+        index.index_type == IndexKind::Hybrid.name()
+            && index.columns.len() == 2
+            && index.columns[half] == column
+    }
+
     /// Refuses a type that cannot index `field`'s values.
     pub fn check(self, field: &Field) -> Result<(), IndexError> {
+        if self == IndexKind::Hybrid {
+            return Err(IndexError::BadInput(format!(
+                "a hybrid index covers a vector and a text column: USING {ACCESS_METHOD} (((vectors, texts)::deeplake_hybrid_record) {HYBRID_OPS})"
+            )));
+        }
         let kind = column_kind(field);
         let fits = match self {
             IndexKind::Bm25 | IndexKind::ExactText => kind == ColumnKind::Text,
@@ -118,6 +166,7 @@ impl IndexKind {
             IndexKind::Clustered | IndexKind::ClusteredQuantized => kind == ColumnKind::Vector,
             IndexKind::PooledQuantized => kind == ColumnKind::Matrix,
             IndexKind::Unique => kind != ColumnKind::Other,
+            IndexKind::Hybrid => false,
         };
         match fits {
             true => Ok(()),

@@ -2,20 +2,25 @@
 //! statistics and scoring (`bm25`), the SIMD cosine and MaxSim kernels
 //! (`kernel`), and the index structures built on them over storage's
 //! index segments: the index types and their rules (`kind`), the IVF
-//! vector index (`ivf`), the BM25 postings (`postings`), building and catching up a table's indexes
-//! (`build`) and answering from them (`search`, with loaded segments
-//! cached per process). SQL depends on this crate and this crate on
+//! vector index (`ivf`), the BM25 postings (`postings`), the lookup
+//! indexes for WHERE (`values`: sorted values; `grams`: trigrams of
+//! texts), building and catching up a table's indexes (`build`), keeping
+//! `unique` columns unique (`unique`) and answering from them (`search`,
+//! with loaded segments cached per process). SQL depends on this crate and this crate on
 //! storage, never the reverse.
 
 pub mod bm25;
 pub mod build;
 mod file;
+pub mod grams;
 pub mod ivf;
 pub mod kernel;
 pub mod kind;
 pub mod postings;
 pub mod search;
 mod segment;
+pub mod unique;
+pub mod values;
 
 use deeplake_storage::StorageError;
 
@@ -26,9 +31,9 @@ pub enum IndexError {
     /// the type cannot index, mismatched vector sizes).
     #[error("{0}")]
     BadInput(String),
-    /// An index type this build does not provide.
+    /// A write that would repeat a value of a `unique` column.
     #[error("{0}")]
-    Unsupported(String),
+    Duplicate(String),
     /// An index file that does not read back as written.
     #[error("{0}")]
     Corrupt(String),

@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use deeplake_storage::{Fragment, IndexMeta, IndexSegment, Table};
 
 use crate::bm25::{Bm25Query, CorpusStats};
+use crate::grams::Grams;
 use crate::ivf::TopK;
-use crate::segment::{load_segment, unkey, Loaded};
+use crate::segment::{holds_texts, holds_vectors, load_segment, unkey, Loaded};
+use crate::values::{Literal, ValueQuery};
 use crate::IndexError;
 
 /// Partitions probed per segment when the index and the session set none.
@@ -255,7 +257,7 @@ pub async fn vector_candidates(
     let slot_of = slots(table);
     let mut best = TopK::new(k);
     let mut rows = Vec::new();
-    for seg in &index.segments {
+    for seg in index.segments.iter().filter(|s| holds_vectors(s)) {
         let loaded = segment(table, seg).await?;
         let Loaded::Vector(v) = loaded.as_ref() else {
             return Err(wrong_kind(seg, index));
@@ -277,6 +279,29 @@ pub async fn vector_candidates(
     Ok(with_unindexed(table, index, rows, allowed))
 }
 
+/// Candidates for a MaxSim top-k by the `pooled_quantized` index: for each
+/// query vector, the rows holding one of its `k` nearest vectors among all
+/// rows' vectors (pooled in one IVF), with the NULL and unindexed rows.
+/// A row's MaxSim is a sum of best matches, so the rows it ranks high
+/// hold close matches to some query vectors: those rows are here, and the
+/// caller's exact MaxSim orders them.
+pub async fn matrix_candidates(
+    table: &Table,
+    index: &IndexMeta,
+    queries: &[Vec<f32>],
+    k: usize,
+    nprobe: usize,
+    allowed: Option<&RowSet>,
+) -> Result<Candidates, IndexError> {
+    let mut out = Candidates::default();
+    for q in queries {
+        let found = vector_candidates(table, index, q, k, nprobe, allowed).await?;
+        out = out.union(found);
+    }
+    out.segments = index.segments.len();
+    Ok(out)
+}
+
 /// The `k` rows scoring best for `query` by the text index `index`, with
 /// every unindexed row beside them, all among `allowed` when it is given;
 /// rows scoring 0 are not candidates.
@@ -289,7 +314,7 @@ pub async fn text_candidates(
 ) -> Result<Candidates, IndexError> {
     let slot_of = slots(table);
     let mut best = TopK::new(k);
-    for seg in &index.segments {
+    for seg in index.segments.iter().filter(|s| holds_texts(s)) {
         let loaded = segment(table, seg).await?;
         let Loaded::Text(p) = loaded.as_ref() else {
             return Err(wrong_kind(seg, index));
@@ -306,6 +331,64 @@ pub async fn text_candidates(
     Ok(with_unindexed(table, index, rows, allowed))
 }
 
+/// What a trigram index can answer: substrings, equality (the value
+/// contains itself) and NULLs.
+fn grams_lookup(g: &Grams, query: &ValueQuery) -> Option<Vec<u64>> {
+    match query {
+        ValueQuery::IsNull => Some(g.nulls().to_vec()),
+        ValueQuery::Contains(needle) => g.containing(needle),
+        ValueQuery::AnyOf(list) => {
+            let mut keys = Vec::new();
+            for l in list {
+                match l {
+                    Literal::Text(t) => keys.extend(g.containing(t)?),
+                    Literal::Number(_) => return None,
+                }
+            }
+            Some(keys)
+        }
+        ValueQuery::Range(..) => None,
+    }
+}
+
+/// The live rows the lookup index's segments hold whose value may
+/// satisfy `query`; None when the index cannot answer it.
+pub(crate) async fn indexed_rows(
+    table: &Table,
+    index: &IndexMeta,
+    query: &ValueQuery,
+) -> Result<Option<Vec<u64>>, IndexError> {
+    let slot_of = slots(table);
+    let mut rows = Vec::new();
+    for seg in &index.segments {
+        let loaded = segment(table, seg).await?;
+        let keys = match loaded.as_ref() {
+            Loaded::Values(v) => v.lookup(query),
+            Loaded::Grams(g) => grams_lookup(g, query),
+            _ => return Err(wrong_kind(seg, index)),
+        };
+        let Some(keys) = keys else {
+            return Ok(None);
+        };
+        let places = Places::new(table, seg, &slot_of);
+        rows.extend(keys.into_iter().filter_map(|k| places.position(k, None)));
+    }
+    Ok(Some(rows))
+}
+
+/// The rows of `table` whose value in the lookup index's column may
+/// satisfy `query`, with every unindexed row beside them (the caller
+/// applies the predicate exactly); None when the index cannot answer it.
+pub async fn lookup_candidates(
+    table: &Table,
+    index: &IndexMeta,
+    query: &ValueQuery,
+) -> Result<Option<Candidates>, IndexError> {
+    Ok(indexed_rows(table, index, query)
+        .await?
+        .map(|rows| with_unindexed(table, index, rows, None)))
+}
+
 /// Corpus statistics of the text index's column over the table's live
 /// rows: counted from the postings for the rows segments cover and from
 /// the column itself for the rest, so they equal a scan of the whole
@@ -313,7 +396,7 @@ pub async fn text_candidates(
 pub async fn text_stats(table: &Table, index: &IndexMeta) -> Result<CorpusStats, IndexError> {
     let slot_of = slots(table);
     let mut stats = CorpusStats::default();
-    for seg in &index.segments {
+    for seg in index.segments.iter().filter(|s| holds_texts(s)) {
         let loaded = segment(table, seg).await?;
         let Loaded::Text(p) = loaded.as_ref() else {
             return Err(wrong_kind(seg, index));
@@ -321,10 +404,12 @@ pub async fn text_stats(table: &Table, index: &IndexMeta) -> Result<CorpusStats,
         let places = Places::new(table, seg, &slot_of);
         p.add_stats(&mut stats, |key| places.position(key, None).is_some());
     }
+    // A hybrid index's texts are its second column.
+    let Some(column) = index.columns.last() else {
+        return Ok(stats);
+    };
     for i in table.unindexed(index) {
-        let batch = table
-            .read_fragment(i, Some(&[index.columns[0].as_str()]))
-            .await?;
+        let batch = table.read_fragment(i, Some(&[column.as_str()])).await?;
         stats.add(batch.column(0))?;
     }
     Ok(stats)

@@ -1,8 +1,9 @@
 //! One segment of an index, written under the segment's directory before
 //! the commit that lists it: for a vector index the IVF over some
 //! fragments' vectors (file `ivf`) and the keys of their NULL vectors
-//! (file `nulls`); for a text index the postings of their texts (file
-//! `bm25`).
+//! (file `nulls`); for a BM25 index the postings of their texts (file
+//! `bm25`); for a lookup index their sorted values (file `values`) or the
+//! trigrams of their texts (file `grams`).
 //!
 //! A key names a row as `(slot << 32) | local row`, where `slot` is the
 //! fragment's place in the segment's fragment list and the local row its
@@ -19,13 +20,17 @@ use arrow_schema::{DataType, Field};
 use bytes::Bytes;
 use deeplake_storage::{IndexSegment, Table};
 
+use crate::grams::Grams;
 use crate::ivf::{Ivf, IvfParams};
 use crate::postings::Postings;
+use crate::values::{self, Values};
 use crate::IndexError;
 
 pub(crate) const IVF_FILE: &str = "ivf";
 pub(crate) const NULLS_FILE: &str = "nulls";
 pub(crate) const BM25_FILE: &str = "bm25";
+pub(crate) const VALUES_FILE: &str = "values";
+pub(crate) const GRAMS_FILE: &str = "grams";
 
 pub(crate) fn key(slot: usize, local: u64) -> u64 {
     ((slot as u64) << 32) | local
@@ -33,6 +38,17 @@ pub(crate) fn key(slot: usize, local: u64) -> u64 {
 
 pub(crate) fn unkey(key: u64) -> (usize, u64) {
     ((key >> 32) as usize, key & 0xffff_ffff)
+}
+
+/// Whether a segment holds vectors (a hybrid index lists segments of
+/// vectors and of texts side by side).
+pub(crate) fn holds_vectors(seg: &IndexSegment) -> bool {
+    seg.files.iter().any(|f| f == IVF_FILE)
+}
+
+/// Whether a segment holds BM25 postings.
+pub(crate) fn holds_texts(seg: &IndexSegment) -> bool {
+    seg.files.iter().any(|f| f == BM25_FILE)
 }
 
 /// A vector segment in memory.
@@ -47,6 +63,8 @@ pub struct VectorSegment {
 pub enum Loaded {
     Vector(VectorSegment),
     Text(Postings),
+    Values(Values),
+    Grams(Grams),
 }
 
 impl Loaded {
@@ -54,6 +72,8 @@ impl Loaded {
         match self {
             Loaded::Vector(v) => v.ivf.size_bytes() + v.nulls.len() * 8,
             Loaded::Text(p) => p.size_bytes(),
+            Loaded::Values(v) => v.size_bytes(),
+            Loaded::Grams(g) => g.size_bytes(),
         }
     }
 }
@@ -104,14 +124,91 @@ pub(crate) async fn build_text_segment(
     Ok(Some(new_segment(table, id, &[BM25_FILE], frags)))
 }
 
+/// How a lookup index holds its column: trigrams of texts, or sorted values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    Grams,
+    Values,
+}
+
+/// Builds and writes a lookup segment over fragments `frags`; None when
+/// they hold no rows. Not committed, as [`build_vector_segment`].
+pub(crate) async fn build_lookup_segment(
+    table: &Table,
+    column: &str,
+    frags: &[usize],
+    lookup: Lookup,
+) -> Result<Option<(IndexSegment, Loaded)>, IndexError> {
+    let mut keys = Vec::new();
+    let mut cols = Vec::new();
+    for (slot, &i) in frags.iter().enumerate() {
+        let frag = &table.manifest().fragments[i];
+        let batch = table.read_fragment(i, Some(&[column])).await?;
+        keys.extend((0..batch.num_rows() as u64).map(|n| key(slot, frag.nth_live(n))));
+        cols.push(batch.column(0).clone());
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&dyn Array> = cols.iter().map(|c| c.as_ref()).collect();
+    let col = arrow_select::concat::concat(&parts)?;
+    let (file, bytes, loaded) = tokio::task::spawn_blocking(move || {
+        Ok::<_, IndexError>(match lookup {
+            Lookup::Values => {
+                let v = values::build(&col, &keys)?;
+                (VALUES_FILE, v.to_bytes(), Loaded::Values(v))
+            }
+            Lookup::Grams => {
+                let col = arrow_cast::cast(&col, &DataType::Utf8)?;
+                let texts = col.as_string::<i32>();
+                let g = Grams::build(keys.iter().copied().zip(texts.iter()));
+                (GRAMS_FILE, g.to_bytes(), Loaded::Grams(g))
+            }
+        })
+    })
+    .await
+    .map_err(|e| IndexError::Corrupt(format!("index build stopped: {e}")))??;
+    let id = uuid::Uuid::new_v4().to_string();
+    table.put_index_file(&id, file, Bytes::from(bytes)).await?;
+    Ok(Some((new_segment(table, id, &[file], frags), loaded)))
+}
+
 /// The vectors of `column` in fragments `frags` (manifest positions):
 /// their keys, the flat floats and the keys of NULL rows. `dim` fixes the
-/// size every vector must have; None takes the first vector's.
+/// size every vector must have; None takes the first vector's. A 2-D
+/// column gives each of a row's vectors under the row's key (its NULL or
+/// empty rows count as NULL).
 struct Read {
     dim: Option<usize>,
     keys: Vec<u64>,
     floats: Vec<f32>,
     nulls: Vec<u64>,
+}
+
+impl Read {
+    fn push(&mut self, column: &str, key: u64, v: &[f32]) -> Result<(), IndexError> {
+        let want = *self.dim.get_or_insert(v.len());
+        if v.len() != want || want == 0 {
+            return Err(IndexError::BadInput(format!(
+                "vector size mismatch in column '{column}': a row has {} dimensions, the index {want}",
+                v.len()
+            )));
+        }
+        self.keys.push(key);
+        self.floats.extend_from_slice(v);
+        Ok(())
+    }
+}
+
+/// Whether a column of `data_type` holds a list of vectors per row.
+fn is_matrix(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::List(item) | DataType::LargeList(item) => matches!(
+            item.data_type(),
+            DataType::List(_) | DataType::FixedSizeList(_, _) | DataType::LargeList(_)
+        ),
+        _ => false,
+    }
 }
 
 async fn read_vectors(
@@ -120,7 +217,9 @@ async fn read_vectors(
     frags: &[usize],
     dim: Option<usize>,
 ) -> Result<Read, IndexError> {
-    let list = DataType::List(Arc::new(Field::new("item", DataType::Float32, true)));
+    let item = Arc::new(Field::new("item", DataType::Float32, true));
+    let list = DataType::List(item.clone());
+    let matrix = DataType::List(Arc::new(Field::new("item", list.clone(), true)));
     let mut out = Read {
         dim,
         keys: Vec::new(),
@@ -130,26 +229,28 @@ async fn read_vectors(
     for (slot, &i) in frags.iter().enumerate() {
         let frag = &table.manifest().fragments[i];
         let batch = table.read_fragment(i, Some(&[column])).await?;
-        let values = arrow_cast::cast(batch.column(0), &list)?;
-        let values = values.as_list::<i32>();
-        let floats = values.values().as_primitive::<Float32Type>();
-        let offsets = values.offsets();
-        for n in 0..values.len() {
+        let two_d = is_matrix(batch.column(0).data_type());
+        let values = arrow_cast::cast(batch.column(0), if two_d { &matrix } else { &list })?;
+        let rows = values.as_list::<i32>();
+        for n in 0..rows.len() {
             let key = key(slot, frag.nth_live(n as u64));
-            if values.is_null(n) {
+            if rows.is_null(n) {
                 out.nulls.push(key);
                 continue;
             }
-            let (a, b) = (offsets[n] as usize, offsets[n + 1] as usize);
-            let want = *out.dim.get_or_insert(b - a);
-            if b - a != want || want == 0 {
-                return Err(IndexError::BadInput(format!(
-                    "vector size mismatch in column '{column}': a row has {} dimensions, the index {want}",
-                    b - a
-                )));
+            let row = rows.value(n);
+            if !two_d {
+                out.push(column, key, row.as_primitive::<Float32Type>().values())?;
+                continue;
             }
-            out.keys.push(key);
-            out.floats.extend_from_slice(&floats.values()[a..b]);
+            let vectors = row.as_list::<i32>();
+            if vectors.is_empty() {
+                out.nulls.push(key);
+            }
+            for v in 0..vectors.len() {
+                let floats = vectors.value(v);
+                out.push(column, key, floats.as_primitive::<Float32Type>().values())?;
+            }
         }
     }
     Ok(out)
@@ -201,6 +302,22 @@ pub(crate) async fn load_segment(
             .await
             .map_err(|e| IndexError::Corrupt(format!("index load stopped: {e}")))??;
         return Ok(Loaded::Text(postings));
+    }
+    for (file, read) in [
+        (
+            VALUES_FILE,
+            (|b: &[u8]| Values::from_bytes(b).map(Loaded::Values)) as fn(&[u8]) -> _,
+        ),
+        (GRAMS_FILE, |b: &[u8]| {
+            Grams::from_bytes(b).map(Loaded::Grams)
+        }),
+    ] {
+        if segment.files.iter().any(|f| f == file) {
+            let bytes = table.get_index_file(&segment.id, file).await?;
+            return tokio::task::spawn_blocking(move || read(&bytes))
+                .await
+                .map_err(|e| IndexError::Corrupt(format!("index load stopped: {e}")))?;
+        }
     }
     load_vector_segment(table, segment)
         .await

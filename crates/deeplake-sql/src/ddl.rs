@@ -8,12 +8,12 @@ use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CreateIndex, Expr, IndexType, ObjectName, Value,
 };
 use deeplake_index::build::IndexRequest;
-use deeplake_index::kind::{IndexKind, ACCESS_METHOD};
+use deeplake_index::kind::{IndexKind, ACCESS_METHOD, HYBRID_OPS};
 use deeplake_storage::IndexMeta;
 
 use crate::catalog::SCHEMA;
 use crate::error::{Result, SqlError};
-use crate::rewrite::{column_ref, norm_ident, object_name};
+use crate::rewrite::{column_ref, is_hybrid_type, norm_ident, object_name};
 
 fn err(msg: impl Into<String>) -> SqlError {
     SqlError::Query(msg.into())
@@ -38,6 +38,26 @@ fn option_value(e: &Expr) -> Option<String> {
             _ => None,
         },
         Expr::Identifier(i) => Some(i.value.clone()),
+        _ => None,
+    }
+}
+
+/// The (vector, text) columns of `((emb, text)::deeplake_hybrid_record)`.
+fn hybrid_columns(e: &Expr) -> Option<Vec<String>> {
+    match e {
+        Expr::Nested(inner) => hybrid_columns(inner),
+        Expr::Cast {
+            expr, data_type, ..
+        } if is_hybrid_type(data_type) => match expr.as_ref() {
+            Expr::Tuple(items) => match items.as_slice() {
+                [a, b] => match (column_ref(a)?, column_ref(b)?) {
+                    ((None, a), (None, b)) => Some(vec![a, b]),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -74,16 +94,28 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
             ci.columns.len()
         )));
     };
-    if let Some(class) = &col.operator_class {
-        return Err(err(format!(
-            "operator class \"{class}\" is not supported by this build"
-        )));
+    let hybrid = hybrid_columns(&col.column.expr);
+    match (&col.operator_class, &hybrid) {
+        (Some(class), Some(_)) if class.to_string().eq_ignore_ascii_case(HYBRID_OPS) => {}
+        (None, Some(_)) => {}
+        (Some(class), _) => {
+            return Err(err(format!(
+                "operator class \"{class}\" is not supported (the one there is: {HYBRID_OPS}, on ((vectors, texts)::deeplake_hybrid_record))"
+            )))
+        }
+        (None, None) => {}
     }
-    let Some((None, column)) = column_ref(&col.column.expr) else {
-        return Err(err(format!(
-            "index column must be a column name, got {}",
-            col.column.expr
-        )));
+    let columns = match hybrid {
+        Some(pair) => pair,
+        None => match column_ref(&col.column.expr) {
+            Some((None, column)) => vec![column],
+            _ => {
+                return Err(err(format!(
+                    "index column must be a column name, got {}",
+                    col.column.expr
+                )))
+            }
+        },
     };
     let mut kind = None;
     let mut params = BTreeMap::new();
@@ -112,11 +144,16 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
     }
     let name = match &ci.name {
         Some(n) => plain_name(n, "index")?,
-        None => format!("idx_{table}_{column}"),
+        None => format!("idx_{table}_{}", columns.join("_")),
     };
+    if columns.len() == 2 && kind.is_some_and(|k| k != IndexKind::Hybrid) {
+        return Err(err(
+            "a hybrid index takes no index_type: its halves are clustered_quantized and bm25",
+        ));
+    }
     let request = IndexRequest {
         name,
-        column,
+        columns,
         kind,
         params,
     };
@@ -128,6 +165,13 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
 pub fn index_definition(table: &str, index: &IndexMeta) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let columns: Vec<String> = index.columns.iter().map(|c| quote(c)).collect();
+    let columns = match index.index_type == IndexKind::Hybrid.name() {
+        true => vec![format!(
+            "(({})::deeplake_hybrid_record) {HYBRID_OPS}",
+            columns.join(", ")
+        )],
+        false => columns,
+    };
     let mut with = vec![format!("index_type = '{}'", index.index_type)];
     with.extend(
         index

@@ -35,6 +35,7 @@ use crate::catalog::{
 use crate::ddl;
 use crate::direct::direct_shape;
 use crate::error::{Result, SqlError};
+use crate::filtered::{filter_search, FilterSearch, Narrow};
 use crate::functions::bm25::score_texts;
 use crate::functions::bound::Bound;
 use crate::functions::builtins;
@@ -49,8 +50,8 @@ use crate::rewrite::{
 use deeplake_index::bm25::{Bm25Query, CorpusStats};
 use deeplake_index::kind::IndexKind;
 use deeplake_index::search::{
-    index_param, text_candidates, text_stats, vector_candidates, RowSet, DEFAULT_NPROBE,
-    DEFAULT_RERANK,
+    index_param, lookup_candidates, matrix_candidates, text_candidates, text_stats,
+    vector_candidates, RowSet, DEFAULT_NPROBE, DEFAULT_RERANK,
 };
 use deeplake_index::IndexError;
 
@@ -131,6 +132,74 @@ const EXACT_SHARE: u64 = 100;
 
 fn index_err(e: IndexError) -> SqlError {
     SqlError::Query(e.to_string())
+}
+
+/// A WHERE's lookup narrows the scan only to at most this share of the
+/// table's rows (one in this many): reading scattered rows costs more per
+/// row than a sequential scan does.
+const LOOKUP_SHARE: u64 = 4;
+
+/// Kinds of index a WHERE can be narrowed with.
+const LOOKUP_KINDS: [IndexKind; 3] = [
+    IndexKind::InvertedIndex,
+    IndexKind::ExactText,
+    IndexKind::Unique,
+];
+
+/// The rows (ascending) `narrow` leaves of `table`, naming in `used` each
+/// index it asked; None when no index constrains it.
+fn narrow_rows<'a>(
+    narrow: &'a Narrow,
+    table: &'a Table,
+    used: &'a mut Vec<String>,
+) -> futures::future::BoxFuture<'a, Result<Option<Vec<u64>>>> {
+    Box::pin(async move {
+        match narrow {
+            Narrow::Leaf { column, query } => {
+                let Some(index) = table.indexes().iter().find(|i| {
+                    i.columns == [column.clone()]
+                        && LOOKUP_KINDS.iter().any(|k| i.index_type == k.name())
+                }) else {
+                    return Ok(None);
+                };
+                let found = lookup_candidates(table, index, query)
+                    .await
+                    .map_err(index_err)?;
+                if found.is_some() {
+                    used.push(format!("index {} ({})", index.name, index.index_type));
+                }
+                Ok(found.map(|c| c.rows))
+            }
+            Narrow::All(parts) => {
+                let mut out: Option<Vec<u64>> = None;
+                for part in parts {
+                    if let Some(rows) = narrow_rows(part, table, used).await? {
+                        out = Some(match out {
+                            None => rows,
+                            Some(have) => {
+                                let keep: std::collections::HashSet<u64> =
+                                    rows.into_iter().collect();
+                                have.into_iter().filter(|r| keep.contains(r)).collect()
+                            }
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            Narrow::Any(parts) => {
+                let mut out = Vec::new();
+                for part in parts {
+                    match narrow_rows(part, table, used).await? {
+                        Some(rows) => out.extend(rows),
+                        None => return Ok(None),
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+                Ok(Some(out))
+            }
+        }
+    })
 }
 
 /// An empty result (what DDL and SET return).
@@ -451,12 +520,14 @@ impl Engine {
     ) -> Result<Option<(Vec<u64>, String)>> {
         const VECTOR: &[IndexKind] = &[IndexKind::Clustered, IndexKind::ClusteredQuantized];
         let find = |column: &str, kinds: &[IndexKind]| {
-            table.indexes().iter().find(|i| {
-                i.columns == [column.to_string()] && kinds.iter().any(|k| i.index_type == k.name())
-            })
+            table
+                .indexes()
+                .iter()
+                .find(|i| kinds.iter().any(|k| k.served_by(i, column)))
         };
         let (kinds, text_index) = match &search.wanted {
             Wanted::Vector(_) => (VECTOR, None),
+            Wanted::Matrix(_) => (&[IndexKind::PooledQuantized][..], None),
             Wanted::Text(_) => (&[IndexKind::Bm25][..], None),
             // A hybrid's two lists are each side's best over the whole
             // table, before any filter: with one, only the scan has them.
@@ -525,7 +596,12 @@ impl Engine {
             _ => nprobe,
         };
         let mut k = search.depth + CANDIDATE_MARGIN;
-        if index.index_type == IndexKind::ClusteredQuantized.name() {
+        let quantized = [
+            IndexKind::ClusteredQuantized,
+            IndexKind::PooledQuantized,
+            IndexKind::Hybrid,
+        ];
+        if quantized.iter().any(|q| index.index_type == q.name()) {
             // Approximate scores: the exact re-score picks among more.
             let rerank = self
                 .setting(RERANK)
@@ -537,6 +613,9 @@ impl Engine {
         let found = match &search.wanted {
             Wanted::Vector(v) => {
                 vector_candidates(table, index, v, k, nprobe, allowed.as_ref()).await
+            }
+            Wanted::Matrix(m) => {
+                matrix_candidates(table, index, m, k, nprobe, allowed.as_ref()).await
             }
             Wanted::Text(text) => {
                 let stats = self.corpus_stats(table, &search.column).await?;
@@ -582,7 +661,9 @@ impl Engine {
         let with_text = match text_index {
             Some(t) => format!(
                 " and index {} ({}) on {}",
-                t.name, t.index_type, t.columns[0]
+                t.name,
+                t.index_type,
+                t.columns.last().map_or("", String::as_str)
             ),
             None => String::new(),
         };
@@ -602,6 +683,32 @@ impl Engine {
             }
         );
         Ok(Some((found.rows, note)))
+    }
+
+    /// The rows lookup indexes narrow a WHERE to, with a line saying how
+    /// (for EXPLAIN); None when no index answers it or too many rows
+    /// would be left for narrowing to pay.
+    async fn lookup_rows(
+        &self,
+        filter: &FilterSearch,
+        table: &Table,
+    ) -> Result<Option<(Vec<u64>, String)>> {
+        let mut used = Vec::new();
+        let Some(rows) = narrow_rows(&filter.narrow, table, &mut used).await? else {
+            return Ok(None);
+        };
+        if rows.len() as u64 > table.len() / LOOKUP_SHARE {
+            return Ok(None);
+        }
+        used.sort();
+        used.dedup();
+        let note = format!(
+            "{} on {}: {} candidate rows for the WHERE",
+            used.join(", "),
+            table.name(),
+            rows.len()
+        );
+        Ok(Some((rows, note)))
     }
 
     async fn run(
@@ -683,6 +790,21 @@ impl Engine {
                     restricted.insert(search.table.clone(), rows.clone());
                     index_note = Some(note);
                     narrowed = Some((table.clone(), rows));
+                }
+            }
+        }
+        if narrowed.is_none() {
+            let has_column = |t: &str, c: &str| {
+                scope
+                    .iter()
+                    .any(|s| s.name == t && s.schema.field_with_name(c).is_ok())
+            };
+            if let Some(filter) = filter_search(&stmt, has_column) {
+                if let Some(table) = opened.get(&filter.table) {
+                    if let Some((rows, note)) = self.lookup_rows(&filter, table).await? {
+                        restricted.insert(filter.table.clone(), Arc::new(rows));
+                        index_note = Some(note);
+                    }
                 }
             }
         }
@@ -855,7 +977,7 @@ impl Engine {
         let bm25 = table
             .indexes()
             .iter()
-            .find(|i| i.columns == [column.to_string()] && i.index_type == IndexKind::Bm25.name());
+            .find(|i| IndexKind::Bm25.served_by(i, column));
         let stats = match bm25 {
             // The postings count the rows they cover; only the rest is read.
             Some(index) => text_stats(table, index).await.map_err(index_err)?,

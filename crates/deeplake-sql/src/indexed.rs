@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::catalog::SCHEMA;
+use crate::functions::vector::{parse_array_text, ArrayText};
 use crate::positions::{plain_query, plain_select};
 use crate::provider::ROW_POSITION;
 use crate::rewrite::{
@@ -26,6 +27,8 @@ use crate::rewrite::{
 pub enum Wanted {
     /// Cosine against this vector.
     Vector(Vec<f32>),
+    /// MaxSim against these query vectors (a 2-D column).
+    Matrix(Vec<Vec<f32>>),
     /// BM25 of this query text.
     Text(String),
     /// Both, fused: the vector side on the search's column, the text side
@@ -97,6 +100,27 @@ pub(crate) fn ordered_expr<'a>(query: &'a Query, by: &'a Expr) -> &'a Expr {
             _ => None,
         })
         .unwrap_or(by)
+}
+
+/// A constant list of vectors: array text `{{...},{...}}`, `ARRAY[ARRAY[...]]`
+/// or a bound 2-D parameter.
+fn const_matrix(e: &Expr) -> Option<Vec<Vec<f32>>> {
+    match e {
+        Expr::Array(a) => a.elem.iter().map(const_vector).collect(),
+        Expr::Nested(e) | Expr::Cast { expr: e, .. } => const_matrix(e),
+        Expr::Function(f) if function_name(e).as_deref() == Some("deeplake_vector2d") => {
+            function_args(f).first().and_then(|a| const_matrix(a))
+        }
+        _ => match parse_array_text(&const_text(e)?) {
+            Ok(ArrayText::Nested(rows)) => Some(rows),
+            _ => None,
+        },
+    }
+}
+
+/// Whether a column of `data_type` holds a list of vectors per row.
+fn is_matrix(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::List(item) if matches!(item.data_type(), DataType::List(_) | DataType::FixedSizeList(_, _)))
 }
 
 /// `(emb, text)::deeplake_hybrid_record <#> deeplake_hybrid_record(vector,
@@ -193,6 +217,7 @@ pub fn top_k_search(stmt: &Statement, scope: &[ScopeTable]) -> Option<TopKSearch
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                         Wanted::Text(const_text(v)?)
                     }
+                    t if is_matrix(t) => Wanted::Matrix(const_matrix(v)?),
                     _ => Wanted::Vector(const_vector(v)?),
                 };
                 Some((column, wanted))

@@ -12,6 +12,7 @@ mod ddl;
 mod direct;
 mod engine;
 mod error;
+mod filtered;
 pub mod functions;
 mod indexed;
 mod positions;

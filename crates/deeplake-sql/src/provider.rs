@@ -656,7 +656,10 @@ impl DataSink for Sink {
         }
         let batch = datafusion::arrow::compute::concat_batches(&schema, &converted)?;
         let mut table = self.table.clone();
-        table.append(&batch).await.map_err(storage_err)?;
+        let written = table.write_fragment(&batch).await.map_err(storage_err)?;
+        deeplake_index::unique::commit_append(&mut table, vec![written])
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(rows)
     }
 }

@@ -144,7 +144,9 @@ pub struct IndexSegment {
 impl IndexMeta {
     /// The index with only the segments' fragments that are in `live`;
     /// segments left with none are dropped (their files stay for older
-    /// versions).
+    /// versions). A fragment that left keeps its place in the segment's
+    /// list as an empty id: index files name rows by their fragment's
+    /// place in that list, so the places of the others must not move.
     fn pruned(&self, live: &HashSet<&str>) -> IndexMeta {
         let segments = self
             .segments
@@ -153,13 +155,18 @@ impl IndexMeta {
                 let fragments: Vec<String> = s
                     .fragments
                     .iter()
-                    .filter(|f| live.contains(f.as_str()))
-                    .cloned()
+                    .map(|f| match live.contains(f.as_str()) {
+                        true => f.clone(),
+                        false => String::new(),
+                    })
                     .collect();
-                (!fragments.is_empty()).then(|| IndexSegment {
-                    fragments,
-                    ..s.clone()
-                })
+                fragments
+                    .iter()
+                    .any(|f| !f.is_empty())
+                    .then(|| IndexSegment {
+                        fragments,
+                        ..s.clone()
+                    })
             })
             .collect();
         IndexMeta {
@@ -220,6 +227,14 @@ pub enum Transaction {
     /// Fragments rewritten meanwhile are left out of them.
     AddIndexSegments {
         name: String,
+        segments: Vec<IndexSegment>,
+    },
+    /// Segments merged into fewer: `replaced` (segment ids) leave, and
+    /// `segments`, built over their fragments, take their place. Fails
+    /// as a conflict when one of them left meanwhile (merged by another).
+    ReplaceIndexSegments {
+        name: String,
+        replaced: Vec<String>,
         segments: Vec<IndexSegment>,
     },
 }
@@ -316,6 +331,30 @@ impl Transaction {
                     .ok_or_else(|| StorageError::IndexNotFound(name.clone()))?;
                 index.segments.extend(segments.iter().cloned());
                 (m.schema.clone(), m.fragments.clone(), "index")
+            }
+            (
+                Transaction::ReplaceIndexSegments {
+                    name,
+                    replaced,
+                    segments,
+                },
+                Some(m),
+            ) => {
+                let index = indexes
+                    .iter_mut()
+                    .find(|i| &i.name == name)
+                    .ok_or_else(|| StorageError::IndexNotFound(name.clone()))?;
+                if let Some(gone) = replaced
+                    .iter()
+                    .find(|id| !index.segments.iter().any(|s| &s.id == *id))
+                {
+                    return Err(StorageError::Conflict(format!(
+                        "segment {gone} of index {name} changed concurrently"
+                    )));
+                }
+                index.segments.retain(|s| !replaced.contains(&s.id));
+                index.segments.extend(segments.iter().cloned());
+                (m.schema.clone(), m.fragments.clone(), "index_merge")
             }
         };
         // Most commits are appends to tables without indexes: the set of
@@ -494,29 +533,44 @@ impl Log<'_> {
                 None => self.latest().await?,
             };
             let next = txn.apply(latest.as_ref())?;
-            let body = serde_json::to_vec(&next)?;
-            let opts = PutOptions {
-                mode: PutMode::Create,
-                ..Default::default()
-            };
-            match self
-                .store
-                .put_opts(
-                    &self.version_path(next.version),
-                    PutPayload::from(body),
-                    opts,
-                )
-                .await
-            {
-                Ok(_) => {
-                    // The hint is only an accelerator; losing it costs a listing.
-                    let hint = PutPayload::from(next.version.to_string().into_bytes());
-                    let _ = self.store.put(&self.hint_path(), hint).await;
-                    return Ok(next);
-                }
-                Err(object_store::Error::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if self.put_version(&next).await? {
+                return Ok(next);
             }
+        }
+    }
+
+    /// Commits `txn` exactly on top of `base`: None when another commit
+    /// took the next version first. For a writer that checked something
+    /// against `base` (a `unique` column) and must not land on anything else.
+    pub async fn commit_on(&self, txn: &Transaction, base: &Manifest) -> Result<Option<Manifest>> {
+        let next = txn.apply(Some(base))?;
+        Ok(self.put_version(&next).await?.then_some(next))
+    }
+
+    /// Writes `next` as its version unless that version exists; false if it does.
+    async fn put_version(&self, next: &Manifest) -> Result<bool> {
+        let body = serde_json::to_vec(next)?;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(
+                &self.version_path(next.version),
+                PutPayload::from(body),
+                opts,
+            )
+            .await
+        {
+            Ok(_) => {
+                // The hint is only an accelerator; losing it costs a listing.
+                let hint = PutPayload::from(next.version.to_string().into_bytes());
+                let _ = self.store.put(&self.hint_path(), hint).await;
+                Ok(true)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -734,13 +734,16 @@ async fn indexes_in_the_manifest(loc: Location) {
     assert_eq!(old.index("t_text").unwrap().segments.len(), 1);
 
     // Catching up covers the compacted rows; a segment naming a fragment
-    // that is not live keeps only the live ones.
+    // that is not live keeps the live ones at their places.
     let mut seg = segment_over(&t, "s2");
     seg.fragments.push("gone".into());
     t.add_index_segments("t_text", vec![seg]).await.unwrap();
     let idx = t.index("t_text").unwrap();
     assert!(t.unindexed(idx).is_empty());
     assert!(!idx.segments[0].fragments.contains(&"gone".to_string()));
+    let places = &idx.segments[0].fragments;
+    assert_eq!(places.len(), t.manifest().fragments.len() + 1);
+    assert_eq!(places.last(), Some(&String::new()));
     let err = t.add_index_segments("nope", vec![]).await;
     assert!(
         matches!(err, Err(StorageError::IndexNotFound(_))),

@@ -40,6 +40,13 @@ impl Table {
         self.commit(Transaction::CreateIndex { index }).await
     }
 
+    /// Commits a new index on exactly this version; false (the handle
+    /// refreshed) when the table moved on first, for an index whose build
+    /// checked the rows (`unique`).
+    pub async fn create_index_on(&mut self, index: IndexMeta) -> Result<bool> {
+        self.commit_on(Transaction::CreateIndex { index }).await
+    }
+
     pub async fn drop_index(&mut self, name: &str) -> Result<()> {
         self.commit(Transaction::DropIndex {
             name: name.to_string(),
@@ -55,6 +62,21 @@ impl Table {
     ) -> Result<()> {
         self.commit(Transaction::AddIndexSegments {
             name: name.to_string(),
+            segments,
+        })
+        .await
+    }
+
+    /// Commits segments merged from `replaced` (ids) in their place.
+    pub async fn replace_index_segments(
+        &mut self,
+        name: &str,
+        replaced: Vec<String>,
+        segments: Vec<IndexSegment>,
+    ) -> Result<()> {
+        self.commit(Transaction::ReplaceIndexSegments {
+            name: name.to_string(),
+            replaced,
             segments,
         })
         .await

@@ -363,6 +363,30 @@ impl Table {
         Ok(())
     }
 
+    /// Commits `txn` on exactly this handle's version: false (and the
+    /// handle refreshed) when another commit came first, so that what the
+    /// caller checked against this version still holds for the commit.
+    async fn commit_on(&mut self, txn: Transaction) -> Result<bool> {
+        match self.log().commit_on(&txn, &self.manifest).await? {
+            Some(m) => {
+                self.set_manifest(m);
+                Ok(true)
+            }
+            None => {
+                self.refresh().await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Commits written fragments as an append on exactly this version
+    /// (see [`Table::commit_on`]); false when the table moved on first.
+    pub async fn commit_append_on(&mut self, fragments: Vec<Fragment>) -> Result<bool> {
+        let schema = self.schema();
+        self.commit_on(Transaction::Append { schema, fragments })
+            .await
+    }
+
     /// Commits written fragments as an append (rebasing over concurrent commits).
     pub async fn commit_append(&mut self, fragments: Vec<Fragment>) -> Result<()> {
         let schema = self.schema();

@@ -277,6 +277,21 @@ impl Table {
                 self.manifest.fragments.len()
             ))
         })?;
+        self.read_data(frag, schema).await
+    }
+
+    /// Reads the projected columns of a fragment this handle wrote and has
+    /// not committed yet (for checks a commit must pass first).
+    pub async fn read_written(
+        &self,
+        frag: &Fragment,
+        projection: Option<&[&str]>,
+    ) -> Result<RecordBatch> {
+        let schema = self.projected(projection)?;
+        self.read_data(frag, &schema).await
+    }
+
+    async fn read_data(&self, frag: &Fragment, schema: &SchemaRef) -> Result<RecordBatch> {
         let meta = self.meta(frag).await?;
         let mut ranges = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {
