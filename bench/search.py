@@ -2,8 +2,9 @@
 
   search.py topk numpy|faiss VECTORS.npy QUERIES.npy K
       exact top-k cosine per query; prints JSON {"ms": [...], "ids": [[...]]}.
-      numpy runs single-threaded (set by the caller's environment); faiss
-      uses IndexFlatIP over unit vectors with its default threads.
+      numpy runs single-threaded or with its default threads (set by the
+      caller's environment); faiss uses IndexFlatIP over unit vectors with
+      its default threads.
   search.py bm25 CORPUS.json QUERIES.json K
       bm25s (method="lucene", k1=1.2, b=0.75) indexed retrieval latency.
   search.py ann VECTORS.npy QUERIES.npy K NLIST NPROBES

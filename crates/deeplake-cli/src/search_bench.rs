@@ -152,8 +152,7 @@ fn report_topk(
     name: &str,
     data: &Matrix,
     (ours_ms, ours_ids): (Vec<f64>, Vec<Vec<i64>>),
-    numpy: Option<serde_json::Value>,
-    faiss: Option<serde_json::Value>,
+    [numpy, numpy_threads, faiss]: [Option<serde_json::Value>; 3],
 ) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let ours = median(ours_ms);
@@ -173,6 +172,13 @@ fn report_topk(
         ours,
         "ms",
         ms_of(&numpy).map(|b| ("numpy", b)),
+        false,
+    );
+    crate::bench::line(
+        "top-k ms vs numpy (default threads)",
+        ours,
+        "ms",
+        ms_of(&numpy_threads).map(|b| ("numpy", b)),
         false,
     );
     crate::bench::line(
@@ -228,9 +234,10 @@ fn topk_case(
         ]
     };
     let numpy = baselines.run(&args("numpy"), true);
+    let numpy_threads = baselines.run(&args("numpy"), false);
     let faiss = baselines.run(&args("faiss"), false);
     std::fs::remove_file(&vec_path)?;
-    report_topk(name, data, ours, numpy, faiss);
+    report_topk(name, data, ours, [numpy, numpy_threads, faiss]);
     client.drop_table(&table, true)?;
     Ok(())
 }
