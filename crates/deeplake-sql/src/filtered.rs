@@ -12,13 +12,12 @@
 
 use std::ops::Bound;
 
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SetExpr, Statement, TableFactor};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SetExpr, Statement};
 use deeplake_index::values::{Literal, ValueQuery};
 
-use crate::catalog::SCHEMA;
+use crate::indexed::only_table;
 use crate::rewrite::{
-    column_ref, const_number, const_text, function_args, function_name, norm_ident, object_name,
-    relations,
+    column_ref, const_number, const_text, function_args, function_name, relations,
 };
 
 /// What the WHERE asks of indexed columns.
@@ -150,29 +149,7 @@ pub fn filter_search(
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
-    let [from] = select.from.as_slice() else {
-        return None;
-    };
-    let TableFactor::Table {
-        name,
-        alias,
-        args: None,
-        version: None,
-        sample: None,
-        ..
-    } = &from.relation
-    else {
-        return None;
-    };
-    if !from.joins.is_empty() {
-        return None;
-    }
-    let table = match object_name(name).as_slice() {
-        [n] => n.clone(),
-        [s, n] if s == SCHEMA => n.clone(),
-        _ => return None,
-    };
-    let alias = alias.as_ref().map(|a| norm_ident(&a.name));
+    let (table, alias) = only_table(select)?;
     let is_column = |e: &Expr| {
         let (qual, column) = column_ref(e)?;
         let names_table = match &qual {

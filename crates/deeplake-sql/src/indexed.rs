@@ -10,7 +10,8 @@
 
 use arrow_schema::DataType;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor,
+    BinaryOperator, Expr, Ident, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
+    TableFactor,
 };
 
 use crate::catalog::SCHEMA;
@@ -61,6 +62,12 @@ pub(crate) fn single_table(query: &Query) -> Option<(String, Option<String>)> {
     if !plain_select(select) {
         return None;
     }
+    only_table(select)
+}
+
+/// The table `FROM` names when it names one table (or `public.table`) and
+/// nothing else, with its alias.
+pub(crate) fn only_table(select: &Select) -> Option<(String, Option<String>)> {
     let [from] = select.from.as_slice() else {
         return None;
     };
