@@ -1,5 +1,6 @@
 # Sums the test logs of scripts/test.sh into its closing line. Reads the
-# cargo log, then the pytest log; the stage exit statuses come in as
+# Rust log (cargo-nextest's summary, then the doctests' libtest results),
+# then the pytest log; the stage exit statuses come in as
 # variables (cargo, maturin, pytest). Anything that makes a stage fail is
 # counted as a failure even when no test says "failed": a compile error, a
 # test binary that died before its result line, a pytest run with no
@@ -18,6 +19,12 @@ function tell(why) { notes = notes "failure: " why "\n" }
 
 { file = FILENAME == ARGV[1] ? 1 : 2 }
 
+file == 1 && /^ *Summary \[/ {
+    nextest = 1
+    passed += count($0, "passed"); skipped += count($0, "skipped")
+    n = count($0, "failed") + count($0, "timed")
+    failed += n; cargo_failed += n
+}
 file == 1 && /^ *(Running|Doc-tests) / { running = $0; open = 1 }
 file == 1 && /^test result:/ {
     open = 0
@@ -48,7 +55,8 @@ END {
         else if (pytest != 0 && py_failed + py_errors == 0) note("pytest exited " pytest " with no failed test")
         if (py_errors > 0) tell(py_errors " pytest error(s), counted as failed: collection, import or fixture")
     }
-    if (cargo != 0 && cargo_failed + extra == 0) note("cargo test exited " cargo " with no failed test")
+    if (!nextest) note("cargo nextest printed no summary")
+    if (cargo != 0 && cargo_failed + extra == 0) note("the Rust tests exited " cargo " with no failed test")
     printf "%s", notes
     printf "summary: %d passed, %d failed, %d skipped\n", passed, failed + extra, skipped
     exit (failed + extra > 0)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace (cargo) and of the Python package
+# Runs every test of the workspace (cargo-nextest) and of the Python package
 # (pytest, against the package built by maturin into .venv-test), and closes
 # with one summed line ("summary: N passed, N failed, N skipped"); ignored
 # tests count as skipped. What fails without a failed test (a compile
@@ -22,14 +22,27 @@ export VIRTUAL_ENV="$PWD/.venv-test"
 (cd python && "$VIRTUAL_ENV/bin/maturin" develop --quiet)
 build=$?
 
-# Every test binary runs even when one fails, so each is counted.
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$cargo_log"
+# cargo-nextest runs each Rust test in its own process and ends one that
+# hangs (.config/nextest.toml); a machine without it builds it from
+# crates.io once.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "installing cargo-nextest (once, a few minutes)"
+    cargo install --locked cargo-nextest >/dev/null || exit 1
+fi
+# Every test runs even when one fails, so each is counted; nextest runs no
+# doctests, so cargo test runs those.
+cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$cargo_log"
 status=${PIPESTATUS[0]}
+cargo test --workspace --locked --doc --no-fail-fast 2>&1 | tee -a "$cargo_log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 # Without a fresh build the tests would run against a stale package.
 pystatus=1
 if [ "$build" -eq 0 ]; then
-    (cd python && "$VIRTUAL_ENV/bin/python" -m pytest -q -p no:cacheprovider tests 2>&1) | tee "$py_log"
+    # In an xdist worker: a test that passes its timeout ends the worker,
+    # is reported failed with its stacks, and a new worker runs the rest.
+    (cd python && "$VIRTUAL_ENV/bin/python" -m pytest -q -p no:cacheprovider -n 1 \
+        --max-worker-restart 100 tests 2>&1) | tee "$py_log"
     pystatus=${PIPESTATUS[0]}
 fi
 

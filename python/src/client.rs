@@ -17,6 +17,7 @@ use crate::convert;
 use crate::dataset::NativeDataset;
 use crate::errors;
 use crate::format::{remember, Failure, PyFormat};
+use crate::interrupt::interruptible;
 
 #[pyclass(frozen, module = "deeplake._native")]
 pub struct NativeClient {
@@ -67,9 +68,10 @@ fn result_dict(py: Python<'_>, r: IngestResult) -> PyResult<Py<PyDict>> {
     Ok(d.unbind())
 }
 
-/// Runs an ingest with the GIL released; the progress callback (and a
-/// format's `normalize()`) take it back only while Python code runs. The
-/// first exception user code raised is chained onto the `IngestError`.
+/// Runs an ingest off the GIL with Ctrl-C live (see `interrupt`); the
+/// progress callback (and a format's `normalize()`) take the GIL only while
+/// Python code runs. The first exception user code raised is chained onto
+/// the `IngestError`.
 fn run_ingest(
     py: Python<'_>,
     on_progress: Option<Py<PyAny>>,
@@ -77,23 +79,15 @@ fn run_ingest(
     settings: Settings,
     work: impl FnOnce(IngestOptions<'_>) -> deeplake_client::Result<IngestResult> + Send,
 ) -> PyResult<Py<PyDict>> {
-    let result = py.detach(|| {
+    let result = interruptible(py, |cancel| {
         let mut callback = |done: u64, total: i64| -> deeplake_client::Result<()> {
+            let Some(f) = &on_progress else {
+                return Ok(());
+            };
             Python::attach(|py| {
-                let called = match &on_progress {
-                    Some(f) => f.call1(py, (done, total)).map(drop),
-                    None => Ok(()),
-                };
-                // Ctrl-C stops a long ingest between flushes.
-                match called.and_then(|_| py.check_signals()) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(ClientError::ingest(remember(
-                        &failure,
-                        py,
-                        "on_progress callback",
-                        e,
-                    ))),
-                }
+                f.call1(py, (done, total)).map(drop).map_err(|e| {
+                    ClientError::ingest(remember(&failure, py, "on_progress callback", e))
+                })
             })
         };
         work(IngestOptions {
@@ -101,9 +95,10 @@ fn run_ingest(
             mode: settings.mode,
             on_progress: Some(&mut callback),
             files: settings.files,
+            cancel: cancel.clone(),
             ..Default::default()
         })
-    });
+    })?;
     match result {
         Ok(r) => result_dict(py, r),
         Err(e) => Err(errors::ingest_failure(py, &e, &failure)),
@@ -394,9 +389,10 @@ impl NativeClient {
     ) -> PyResult<Py<PyList>> {
         let params = to_values(params)?;
         let timeout = seconds(timeout)?;
-        let rows = py
-            .detach(|| self.inner.query_within(sql, &params, timeout))
-            .map_err(errors::client)?;
+        let rows = interruptible(py, |cancel| {
+            self.inner.query_until(sql, &params, timeout, cancel)
+        })?
+        .map_err(errors::client)?;
         rows_to_py(py, rows)
     }
 
@@ -412,9 +408,10 @@ impl NativeClient {
     ) -> PyResult<(Py<PyAny>, Vec<Py<PyAny>>)> {
         let params = to_values(params)?;
         let timeout = seconds(timeout)?;
-        let out = py
-            .detach(|| self.inner.query_arrow_within(sql, &params, timeout))
-            .map_err(errors::client)?;
+        let out = interruptible(py, |cancel| {
+            self.inner.query_arrow_until(sql, &params, timeout, cancel)
+        })?
+        .map_err(errors::client)?;
         arrow_to_py(py, &out)
     }
 

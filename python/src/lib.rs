@@ -6,6 +6,7 @@ mod convert;
 mod dataset;
 mod errors;
 mod format;
+mod interrupt;
 mod server;
 
 use pyo3::prelude::*;

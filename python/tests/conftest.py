@@ -3,6 +3,7 @@
 directory holding real files under the names the spec's examples use."""
 
 import base64
+import faulthandler
 import hashlib
 import hmac
 import io
@@ -12,6 +13,8 @@ import queue
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +26,89 @@ from PIL import Image
 
 SKIMAGE = os.path.dirname(skimage.data.__file__)
 ASY = "/usr/share/doc/asymptote"
+
+
+# Every test's timeout (pytest-timeout's setting: 120 s, or the test's
+# `@pytest.mark.timeout`) is kept by faulthandler's C thread, not by a Python
+# thread: a test stuck in native code that holds the GIL is stopped too. Past
+# it, every thread's stack is written to a file and the process ends; the
+# xdist controller (scripts/test.sh runs the tests in a worker) reports the
+# test as failed with those stacks, starts a new worker and goes on.
+def _stall_file(nodeid):
+    # Workers write where their controller (their parent) reads.
+    run = os.getppid() if "PYTEST_XDIST_WORKER" in os.environ else os.getpid()
+    folder = os.path.join(tempfile.gettempdir(), f"deeplake-stalls-{run}")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, hashlib.sha1(nodeid.encode()).hexdigest() + ".txt")
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_set_timer(item, settings):
+    if not settings.timeout or settings.timeout <= 0:
+        return True
+    out = open(_stall_file(item.nodeid), "w")
+    out.write(f"{item.nodeid} ran past its {settings.timeout:g} s timeout; the stack of every thread:\n")
+    out.flush()
+    item.stall_file = out
+    faulthandler.dump_traceback_later(settings.timeout, exit=True, file=out)
+    return True
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_cancel_timer(item):
+    out = getattr(item, "stall_file", None)
+    if out is not None:
+        faulthandler.cancel_dump_traceback_later()
+        out.close()
+        os.unlink(out.name)
+        item.stall_file = None
+    return True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem, report, sched):
+    path = _stall_file(crashitem)
+    if os.path.exists(path):
+        with open(path) as f:
+            report.longrepr = f"{report.longrepr}\n\n{f.read()}"
+        os.unlink(path)
+
+
+# A child outlives a test process that is ended in a stall unless the kernel
+# ends it too: `setpriv --pdeathsig KILL` has the child killed when the
+# thread that started it exits, without Python code between fork and exec.
+_PDEATHSIG = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+_children = []
+
+
+def spawn(cmd, **kwargs):
+    """`subprocess.Popen(cmd, ...)` for a child of a test: killed when the
+    test process dies, and at the end of the test that started it, unless
+    it is handed to a fixture with `keep=True` (which stops it itself)."""
+    keep = kwargs.pop("keep", False)
+    proc = subprocess.Popen([*_PDEATHSIG, *cmd], **kwargs)
+    if not keep:
+        _children.append(proc)
+    return proc
+
+
+def run_child(cmd, timeout, **kwargs):
+    """`subprocess.run(cmd, timeout=...)` for a child of a test, killed
+    when the test process dies."""
+    return subprocess.run([*_PDEATHSIG, *cmd], timeout=timeout, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _reap_children():
+    """Children a test started and left running are killed when it ends,
+    passed or failed."""
+    start = len(_children)
+    yield
+    for proc in _children[start:]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    del _children[start:]
 
 
 def make_jwt(claims):
@@ -70,12 +156,12 @@ def deeplake_binary():
 class Server:
     """`deeplake serve` on a loopback port, stopped with SIGTERM."""
 
-    def __init__(self, root, *extra, env=None):
+    def __init__(self, root, *extra, env=None, keep=False):
         env = dict(os.environ, DEEPLAKE_JWT_SECRET=SERVER_SECRET, RUST_LOG="warn", **(env or {}))
         self.root = str(root)
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [deeplake_binary(), "serve", "--root", self.root, "--http", "127.0.0.1:0", *extra],
-            stdout=subprocess.PIPE, stderr=None, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=None, env=env, text=True, keep=keep,
         )
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout], daemon=True).start()
@@ -115,7 +201,7 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("server-root"))
+    s = Server(tmp_path_factory.mktemp("server-root"), keep=True)
     yield s
     s.stop()
 

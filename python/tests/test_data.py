@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import SKIMAGE, png_bytes, tiles
+from conftest import SKIMAGE, png_bytes, spawn, tiles
 from deeplake.managed import IngestError, Json, vector_literal
 
 
@@ -446,7 +446,7 @@ def test_huggingface_cifar10_by_name_from_a_loopback_hub(client, cifar_repo, tmp
     repo, train = cifar_repo
     monkeypatch.chdir(tmp_path)
     server = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "python", "hf_hub_server.py")
-    hub = subprocess.Popen([sys.executable, server, str(repo), "cifar10", CIFAR_SHA], stdout=subprocess.PIPE, text=True)
+    hub = spawn([sys.executable, server, str(repo), "cifar10", CIFAR_SHA], stdout=subprocess.PIPE, text=True)
     try:
         port = int(hub.stdout.readline())
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")

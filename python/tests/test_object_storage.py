@@ -14,7 +14,7 @@ import uuid
 import numpy as np
 import pytest
 
-from conftest import Server, free_port
+from conftest import Server, free_port, spawn
 from deeplake import Client
 
 
@@ -23,8 +23,8 @@ def s3():
     """moto's S3 server and a fresh bucket; the AWS_* settings that reach it."""
     port = free_port()
     moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn([moto, "-H", "127.0.0.1", "-p", str(port)],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, keep=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while True:

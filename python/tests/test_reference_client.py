@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_child
 
 
 def test_the_reference_client_works_unchanged(server):
@@ -22,7 +22,7 @@ def test_the_reference_client_works_unchanged(server):
     token = server.token(org, user=user)
     no_org = server.token(None, user=user)
     script = os.path.join(os.path.dirname(__file__), "reference_client.py")
-    run = subprocess.run([python, script, server.url, token, no_org], capture_output=True, text=True, timeout=300)
+    run = run_child([python, script, server.url, token, no_org], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["org"] == org

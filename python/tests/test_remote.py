@@ -212,11 +212,11 @@ def test_the_package_alone_serves_and_signs(server, tmp_path):
     import sys
     import time
 
-    from conftest import free_port
+    from conftest import free_port, spawn
 
     port = free_port()
     env = dict(os.environ, DEEPLAKE_JWT_SECRET=SERVER_SECRET, RUST_LOG="warn")
-    proc = subprocess.Popen([sys.executable, "-m", "deeplake.server", "--root", str(tmp_path),
+    proc = spawn([sys.executable, "-m", "deeplake.server", "--root", str(tmp_path),
                              "--http", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"

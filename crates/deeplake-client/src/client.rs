@@ -18,7 +18,7 @@ use crate::sink::{schema_of, RemoteWriter, Sink};
 use crate::token::org_of;
 use crate::workspace::{check_table_name, ingest_failure, TableInfo, Workspace};
 use crate::writer::{Progress, WriteOptions};
-use deeplake_ingest::FileOptions;
+use deeplake_ingest::{Cancel, FileOptions};
 use deeplake_types::Column;
 use deeplake_types::SpecType;
 
@@ -36,6 +36,10 @@ pub struct IngestOptions<'a> {
     pub on_progress: Option<Progress<'a>>,
     /// Settings of FILE columns: chunking, PDF resolution, workers, tools.
     pub files: FileOptions,
+    /// Raised from another thread, stops the ingest before its next commit
+    /// (and kills a program running for a file); the call then fails with
+    /// kind `Cancelled`, a table it created dropped as on any failure.
+    pub cancel: Cancel,
 }
 
 /// What `ingest` returns (the spec's `{table_name, row_count, dataset_path}`).
@@ -70,6 +74,14 @@ pub(crate) struct Opened<'p> {
     /// The schema rows must have: the table's own when appending.
     pub write_schema: SchemaRef,
     pub sink: Sink<'p>,
+}
+
+impl Opened<'_> {
+    /// The sink stops at its next slice once `cancel` is raised.
+    pub fn cancelled_by(mut self, cancel: &Cancel) -> Self {
+        self.sink.set_cancel(cancel.clone());
+        self
+    }
 }
 
 /// The per-user default root: `$XDG_DATA_HOME/deeplake`, else `~/.local/share/deeplake`.
@@ -379,14 +391,16 @@ impl Client {
         let mut batch = prepare(data, &hints, existing.as_deref(), table)?;
         let rows = batch.num_rows() as i64;
         let progress = opts.on_progress.take();
-        let mut opened = self.open_sink(
-            table,
-            opts.mode,
-            &batch.schema(),
-            opts.write,
-            rows,
-            progress,
-        )?;
+        let mut opened = self
+            .open_sink(
+                table,
+                opts.mode,
+                &batch.schema(),
+                opts.write,
+                rows,
+                progress,
+            )?
+            .cancelled_by(&opts.cancel);
         let pushed = (|| {
             if opened.write_schema != batch.schema() {
                 batch = prepare(

@@ -67,6 +67,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The operation ran out of its time budget.
     Timeout,
+    /// The caller stopped the operation (a Ctrl-C).
+    Cancelled,
     /// A request or one of its messages is over the service's size limit.
     TooLarge,
     /// The service could not be reached.
@@ -150,6 +152,19 @@ impl ClientError {
     }
     pub fn ingest(message: impl Into<String>) -> ClientError {
         ClientError::of(ErrorClass::Ingest, message)
+    }
+    /// An ingest stopped by its [`crate::Cancel`].
+    pub fn ingest_cancelled() -> ClientError {
+        ClientError::from(deeplake_ingest::IngestError::Cancelled)
+    }
+    /// A query stopped by its [`crate::Cancel`], worded as PostgreSQL
+    /// words a cancelled statement.
+    pub fn query_cancelled() -> ClientError {
+        ClientError::new(
+            ErrorClass::Table,
+            ErrorKind::Cancelled,
+            "Query failed: canceling statement due to user request",
+        )
     }
     pub fn table(message: impl Into<String>) -> ClientError {
         ClientError::of(ErrorClass::Table, message)
@@ -276,6 +291,7 @@ impl From<deeplake_ingest::IngestError> for ClientError {
             E::MissingTool { .. } => (ErrorKind::Unsupported, e.to_string()),
             E::NotFound(_) => (ErrorKind::NotFound, e.to_string()),
             E::Invalid(_) => (ErrorKind::BadInput, e.to_string()),
+            E::Cancelled => (ErrorKind::Cancelled, e.to_string()),
         };
         ClientError::new(ErrorClass::Ingest, kind, message).with_source(e)
     }

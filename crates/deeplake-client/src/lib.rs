@@ -59,8 +59,8 @@ pub use dataset::{Batches, Dataset, Scan};
 /// The error a `Format` returns; it reaches the caller as `ClientError::Ingest`.
 pub use deeplake_ingest::IngestError as FormatError;
 pub use deeplake_ingest::{
-    Batch, Chunking, CocoBatches, CocoPanoptic, FileOptions, Format, HfEnv, HuggingFace, Tools,
-    CLASS_NAMES_KEY,
+    Batch, Cancel, Chunking, CocoBatches, CocoPanoptic, FileOptions, Format, HfEnv, HuggingFace,
+    Tools, CLASS_NAMES_KEY,
 };
 pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_storage::MAX_NAME_LEN;

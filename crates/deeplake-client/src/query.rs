@@ -2,15 +2,16 @@
 //! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
 
 use std::sync::mpsc::RecvTimeoutError;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
 use deeplake_types::Value;
 
 use crate::client::{Backend, Client};
 use crate::error::{ClientError, ErrorKind, Result};
-use crate::runtime::block;
+use crate::runtime::{block, cancelled, CANCEL_POLL};
 use crate::workspace::statement_timeout;
+use crate::Cancel;
 
 impl From<SqlError> for ClientError {
     fn from(e: SqlError) -> Self {
@@ -39,7 +40,21 @@ impl Client {
         params: &[Value],
         timeout: Option<Duration>,
     ) -> Result<Vec<Row>> {
-        Ok(rows(&self.query_arrow_within(sql, params, timeout)?)?)
+        self.query_until(sql, params, timeout, &Cancel::default())
+    }
+
+    /// [`Client::query_within`], also stopped when `cancel` is raised, as
+    /// [`Client::query_arrow_until`].
+    pub fn query_until(
+        &self,
+        sql: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+        cancel: &Cancel,
+    ) -> Result<Vec<Row>> {
+        Ok(rows(
+            &self.query_arrow_until(sql, params, timeout, cancel)?,
+        )?)
     }
 
     /// [`Client::query_arrow`] with a timeout, as [`Client::query_within`].
@@ -49,30 +64,65 @@ impl Client {
         params: &[Value],
         timeout: Option<Duration>,
     ) -> Result<QueryOutput> {
-        match (&self.backend, timeout) {
-            (Backend::Embedded(ws), None) => block(&self.rt, ws.query(sql, params, None)),
-            // The deadline is kept by this thread's clock, not the runtime's
-            // timers: with every worker busy computing the statement, those
-            // fire late. The statement runs as a task, aborted on timeout.
-            (Backend::Embedded(ws), Some(limit)) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                let (ws, sql, params) = (ws.clone(), sql.to_string(), params.to_vec());
-                let task = self.rt.spawn(async move {
-                    let _ = tx.send(ws.query(&sql, &params, None).await);
-                });
-                match rx.recv_timeout(limit) {
-                    Ok(out) => out,
-                    Err(RecvTimeoutError::Timeout) => {
-                        task.abort();
-                        Err(statement_timeout(limit))
+        self.query_arrow_until(sql, params, timeout, &Cancel::default())
+    }
+
+    /// [`Client::query_arrow_within`], also stopped as soon as `cancel` is
+    /// raised from another thread (a Ctrl-C), with kind `Cancelled`.
+    pub fn query_arrow_until(
+        &self,
+        sql: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+        cancel: &Cancel,
+    ) -> Result<QueryOutput> {
+        let ws = match &self.backend {
+            Backend::Embedded(ws) => ws.clone(),
+            Backend::Remote(r) => {
+                return block(&self.rt, async {
+                    tokio::select! {
+                        out = r.query_arrow(sql, params, timeout) => out,
+                        () = cancelled(cancel) => Err(ClientError::query_cancelled()),
                     }
-                    Err(RecvTimeoutError::Disconnected) => Err(ClientError::table(
+                })
+            }
+        };
+        // The deadline is kept by this thread's clock, not the runtime's
+        // timers: with every worker busy computing the statement, those
+        // fire late. The statement runs as a task, aborted at the deadline
+        // or when cancelled.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        let task = self.rt.spawn(async move {
+            let _ = tx.send(ws.query(&sql, &params, None).await);
+        });
+        let deadline = timeout.map(|t| (Instant::now() + t, t));
+        loop {
+            let wait = match deadline {
+                Some((at, _)) => at
+                    .saturating_duration_since(Instant::now())
+                    .min(CANCEL_POLL),
+                None => CANCEL_POLL,
+            };
+            match rx.recv_timeout(wait) {
+                Ok(out) => return out,
+                Err(RecvTimeoutError::Timeout) => {
+                    if cancel.is_cancelled() {
+                        task.abort();
+                        return Err(ClientError::query_cancelled());
+                    }
+                    if let Some((_, limit)) = deadline.filter(|(at, _)| Instant::now() >= *at) {
+                        task.abort();
+                        return Err(statement_timeout(limit));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ClientError::table(
                         "Query failed: the statement stopped without a result",
                     )
-                    .with_kind(ErrorKind::Internal)),
+                    .with_kind(ErrorKind::Internal))
                 }
             }
-            (Backend::Remote(r), _) => block(&self.rt, r.query_arrow(sql, params, timeout)),
         }
     }
 

@@ -1,6 +1,9 @@
 //! Running the async engine from the blocking API.
 
 use std::future::Future;
+use std::time::Duration;
+
+use deeplake_ingest::Cancel;
 
 use tokio::runtime::{Handle, Runtime};
 
@@ -53,5 +56,15 @@ where
         })
     } else {
         rt.block_on(fut)
+    }
+}
+
+/// How often a blocking wait looks at a [`Cancel`].
+pub const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// Completes once `cancel` is raised, to race a future against it.
+pub async fn cancelled(cancel: &Cancel) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(CANCEL_POLL).await;
     }
 }

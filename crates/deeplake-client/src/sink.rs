@@ -12,6 +12,8 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 
+use deeplake_ingest::Cancel;
+
 use crate::error::{ClientError, Result};
 use crate::ingest::Mode;
 use crate::remote::{Remote, Upload};
@@ -28,6 +30,14 @@ impl Sink<'_> {
         match self {
             Sink::Local(w) => w.push(batch).await,
             Sink::Remote(w) => w.push(batch).await,
+        }
+    }
+
+    /// Stops the ingest at its next slice once `cancel` is raised.
+    pub fn set_cancel(&mut self, cancel: Cancel) {
+        match self {
+            Sink::Local(w) => w.cadence.cancel = cancel,
+            Sink::Remote(w) => w.cadence.cancel = cancel,
         }
     }
 

@@ -65,7 +65,9 @@ impl Client {
             true => None,
             false => Some(prepare(carried, &hints, None, table)?),
         };
-        let plan = deeplake_ingest::plan(inputs, opts.files.clone())?;
+        let mut files = opts.files.clone();
+        files.tools = files.tools.with_cancel(opts.cancel.clone());
+        let plan = deeplake_ingest::plan(inputs, files)?;
         let mut fields = plan.schema().fields().to_vec();
         if let Some(c) = &carried {
             for f in c.schema().fields() {
@@ -81,7 +83,9 @@ impl Client {
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let progress = opts.on_progress.take();
         let total = plan.expected_rows() as i64;
-        let opened = self.open_sink(table, opts.mode, &schema, opts.write, total, progress)?;
+        let opened = self
+            .open_sink(table, opts.mode, &schema, opts.write, total, progress)?
+            .cancelled_by(&opts.cancel);
         let created = opened.created;
         let write_schema = opened.write_schema;
         let mut w = opened.sink;
@@ -156,14 +160,16 @@ impl Client {
         let first_hints = present(&first);
         let first = with_metadata(prepare(first, &first_hints, None, table)?, metadata)?;
         let progress = opts.on_progress.take();
-        let opened = self.open_sink(
-            table,
-            opts.mode,
-            &first.schema(),
-            opts.write,
-            rows_hint,
-            progress,
-        )?;
+        let opened = self
+            .open_sink(
+                table,
+                opts.mode,
+                &first.schema(),
+                opts.write,
+                rows_hint,
+                progress,
+            )?
+            .cancelled_by(&opts.cancel);
         let created = opened.created;
         let write_schema = opened.write_schema;
         let mut w = opened.sink;

@@ -10,6 +10,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use deeplake_index::unique;
+use deeplake_ingest::Cancel;
 use deeplake_storage::{trimmed, Fragment, Table};
 
 use crate::error::{ClientError, Result};
@@ -68,6 +69,9 @@ pub(crate) struct Cadence<'p> {
     pub rows_written: u64,
     pub total: i64,
     progress: Option<Progress<'p>>,
+    /// Checked before each slice: a cancelled ingest stops before its next
+    /// commit, never inside one.
+    pub cancel: Cancel,
 }
 
 impl<'p> Cadence<'p> {
@@ -81,6 +85,7 @@ impl<'p> Cadence<'p> {
             rows_written: 0,
             total,
             progress,
+            cancel: Cancel::default(),
         })
     }
 
@@ -89,6 +94,9 @@ impl<'p> Cadence<'p> {
     pub fn next_slice(&mut self, batch: &RecordBatch, at: &mut usize) -> Result<Option<bool>> {
         if *at >= batch.num_rows() {
             return Ok(None);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(ClientError::ingest_cancelled());
         }
         let n = self.opts.flush_every.min(batch.num_rows() - *at);
         match (self.tail_start, self.buffer.last_mut()) {
@@ -120,7 +128,7 @@ pub struct TableWriter<'p> {
     /// Schema of the rows written (an overwrite may change the table's).
     schema: SchemaRef,
     overwrite: bool,
-    cadence: Cadence<'p>,
+    pub(crate) cadence: Cadence<'p>,
     written: Vec<Fragment>,
     /// Fragments this writer committed as files of their own, and the
     /// in-memory size of everything it wrote.

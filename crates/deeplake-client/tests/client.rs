@@ -7,7 +7,8 @@ use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float32Array, Int64Array};
 use common::{client_at, col, first_i64s, ints, jwt, opts_schema, texts};
 use deeplake_client::{
-    Client, ClientError, Column, ErrorKind, IngestOptions, Mode, SpecType, Value, WriteOptions,
+    Cancel, Client, ClientError, Column, ErrorKind, IngestOptions, Mode, SpecType, Value,
+    WriteOptions,
 };
 
 #[test]
@@ -853,6 +854,73 @@ fn queries_stop_at_their_timeout() {
             Some(std::time::Duration::from_secs(60)),
         )
         .unwrap();
+    assert_eq!(rows[0].get("c"), Some(&Value::Int(1500)));
+}
+
+/// Raises `cancel` from another thread after `ms` milliseconds.
+fn cancel_after(cancel: &Cancel, ms: u64) -> std::thread::JoinHandle<()> {
+    let cancel = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        cancel.cancel();
+    })
+}
+
+#[test]
+fn a_cancelled_ingest_stops_before_its_next_commit_and_drops_what_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest("kept", vec![ints("n", 0..10)], IngestOptions::default())
+        .unwrap();
+    let cancel = Cancel::new();
+    let raiser = cancel_after(&cancel, 200);
+    let started = std::time::Instant::now();
+    let opts = IngestOptions {
+        cancel: cancel.clone(),
+        ..Default::default()
+    };
+    // Minutes of commits at the spec's cadence if nothing stopped it.
+    let err = c
+        .ingest("big", vec![ints("n", 0..20_000_000)], opts)
+        .unwrap_err();
+    raiser.join().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert!(err.message().contains("Ingest interrupted"), "{err}");
+    assert_eq!(c.list_tables().unwrap(), vec!["kept".to_string()]);
+    // An append stopped the same way keeps only whole commits.
+    let opts = IngestOptions {
+        mode: Mode::Append,
+        cancel: cancel.clone(),
+        ..Default::default()
+    };
+    let err = c
+        .ingest("kept", vec![ints("n", 0..5000)], opts)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    let rows = c.query("SELECT count(*) AS c FROM kept", &[]).unwrap();
+    assert_eq!(rows[0].get("c"), Some(&Value::Int(10)));
+}
+
+#[test]
+fn a_cancelled_query_stops_at_once_and_the_client_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    c.ingest("n", vec![ints("n", 0..1500)], IngestOptions::default())
+        .unwrap();
+    let heavy = "SELECT sum(a.n * b.n + c.n) AS s FROM n a, n b, n c";
+    let cancel = Cancel::new();
+    let raiser = cancel_after(&cancel, 200);
+    let started = std::time::Instant::now();
+    let err = c.query_until(heavy, &[], None, &cancel).unwrap_err();
+    raiser.join().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(
+        err,
+        ClientError::table("Query failed: canceling statement due to user request")
+            .with_kind(ErrorKind::Cancelled)
+    );
+    let rows = c.query("SELECT count(*) AS c FROM n", &[]).unwrap();
     assert_eq!(rows[0].get("c"), Some(&Value::Int(1500)));
 }
 

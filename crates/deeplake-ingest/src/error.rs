@@ -29,6 +29,9 @@ pub enum IngestError {
     /// Failure outside any one file (temporary space, a worker dying).
     #[error("{0}")]
     Internal(String),
+    /// The caller's [`crate::Cancel`] was raised.
+    #[error("Ingest interrupted")]
+    Cancelled,
 }
 
 fn missing_program(suite: &str, tool: &str) -> String {

@@ -5,6 +5,7 @@
 //! caller writes the batches. External programs (ffmpeg, mutool) are found
 //! at plan time, so a missing one fails before anything is written.
 
+mod cancel;
 mod chunk;
 mod coco;
 mod error;
@@ -18,6 +19,7 @@ mod single;
 mod tools;
 mod video;
 
+pub use cancel::Cancel;
 pub use chunk::Chunking;
 pub use coco::{CocoBatches, CocoPanoptic};
 pub use error::{IngestError, Result};

@@ -24,7 +24,7 @@ const PAGES_PER_BATCH: usize = 4;
 pub fn page_count(tools: &Tools, path: &Path) -> Result<usize> {
     let mut cmd = tools.command(MUTOOL)?;
     cmd.arg("show").arg(path).arg("trailer/Root/Pages/Count");
-    let out = run(cmd, MUTOOL, path)?;
+    let out = run(tools, cmd, MUTOOL, path)?;
     check_errors(path, &out.stderr)?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.trim().parse::<usize>().map_err(|_| {
@@ -162,7 +162,7 @@ fn page_texts(tools: &Tools, path: &Path, range: &str) -> Result<Vec<String>> {
     cmd.args(["draw", "-q", "-F", "txt", "-o", "-"])
         .arg(path)
         .arg(range);
-    let out = run(cmd, MUTOOL, path)?;
+    let out = run(tools, cmd, MUTOOL, path)?;
     check_errors(path, &out.stderr)?;
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.split('\u{c}').map(str::to_string).collect())

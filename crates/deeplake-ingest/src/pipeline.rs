@@ -13,17 +13,18 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use crate::cancel::Cancel;
 use crate::chunk::Chunking;
 use crate::error::{IngestError, Result};
 use crate::kind::FileKind;
 use crate::rows::{schema_for, to_batch, Emit, Row};
-use crate::tools::{Tools, FFMPEG, FFPROBE, MUTOOL};
+use crate::tools::{Tools, CANCEL_POLL, FFMPEG, FFPROBE, MUTOOL};
 use crate::video::VideoInfo;
 use crate::{pdf, single, video};
 
@@ -248,9 +249,10 @@ impl FilePlan {
                 s.spawn(move || worker(tasks, schema, opts, total, next, stop, order_tx));
             }
             drop(order_tx);
+            let cancel = opts.tools.cancel();
             let result = (|| {
-                for rx in order_rx.iter() {
-                    for item in rx.iter() {
+                while let Some(rx) = receive(&order_rx, cancel)? {
+                    while let Some(item) = receive(&rx, cancel)? {
                         sink(item?)?;
                     }
                 }
@@ -261,6 +263,22 @@ impl FilePlan {
             }
             result
         })
+    }
+}
+
+/// The next value from `rx` (`None` once its senders are gone), waited for
+/// while the ingest is not cancelled: a worker may take seconds (a long
+/// video) before its first rows.
+fn receive<T>(rx: &Receiver<T>, cancel: &Cancel) -> Result<Option<T>> {
+    loop {
+        match rx.recv_timeout(CANCEL_POLL) {
+            Ok(v) => return Ok(Some(v)),
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+            Err(RecvTimeoutError::Timeout) if cancel.is_cancelled() => {
+                return Err(IngestError::Cancelled)
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub fn probe(tools: &Tools, path: &Path) -> Result<VideoInfo> {
     cmd.args(["-v", "error", "-of", "json", "-show_entries"])
         .arg("format=duration:stream=codec_type,disposition")
         .arg(path);
-    let out = run(cmd, FFPROBE, path)?;
+    let out = run(tools, cmd, FFPROBE, path)?;
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| IngestError::file(path, format!("unreadable ffprobe output: {e}")))?;
     let streams = json["streams"].as_array().cloned().unwrap_or_default();
@@ -146,7 +146,7 @@ fn keyframes(tools: &Tools, path: &Path) -> Result<Vec<f64>> {
     cmd.args(["-v", "error", "-select_streams", "V:0", "-show_entries"])
         .args(["packet=pts_time,flags", "-of", "csv=p=0"])
         .arg(path);
-    let out = run(cmd, FFPROBE, path)?;
+    let out = run(tools, cmd, FFPROBE, path)?;
     let mut keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains('K'))
@@ -187,7 +187,7 @@ fn cut(tools: &Tools, path: &Path, dir: &Path) -> Result<Vec<(PathBuf, f64)>> {
         .arg("-segment_list")
         .arg(&list)
         .arg(dir.join(format!("seg%05d.{ext}")));
-    run(cmd, FFMPEG, path)?;
+    run(tools, cmd, FFMPEG, path)?;
     let listing = std::fs::read_to_string(&list)
         .map_err(|e| IngestError::file(path, format!("ffmpeg wrote no segment list: {e}")))?;
     let mut cuts = vec![];
@@ -267,7 +267,7 @@ fn thumbnail_run(
             .arg(&file);
         files.push(file);
     }
-    run(cmd, FFMPEG, path)?;
+    run(tools, cmd, FFMPEG, path)?;
     Ok(files
         .into_iter()
         .map(|f| std::fs::read(&f).ok().filter(|b| !b.is_empty()))

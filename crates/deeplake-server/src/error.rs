@@ -73,6 +73,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::BadInput => StatusCode::BAD_REQUEST,
         ErrorKind::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
+        // "Client closed request": the caller stopped it.
+        ErrorKind::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
