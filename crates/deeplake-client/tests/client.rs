@@ -828,14 +828,23 @@ fn works_from_inside_an_async_runtime() {
     });
 }
 
-#[test]
-fn queries_stop_at_their_timeout() {
+/// A client over table `n` (1500 rows) and a statement over it that runs
+/// far longer than any test waits: 1500^3 rows to sum.
+fn heavy_query() -> (tempfile::TempDir, Client, &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let c = client_at(dir.path());
     c.ingest("n", vec![ints("n", 0..1500)], IngestOptions::default())
         .unwrap();
-    // 1500^3 rows to sum: far longer than the limit.
-    let heavy = "SELECT sum(a.n * b.n + c.n) AS s FROM n a, n b, n c";
+    (
+        dir,
+        c,
+        "SELECT sum(a.n * b.n + c.n) AS s FROM n a, n b, n c",
+    )
+}
+
+#[test]
+fn queries_stop_at_their_timeout() {
+    let (_dir, c, heavy) = heavy_query();
     let started = std::time::Instant::now();
     let err = c
         .query_within(heavy, &[], Some(std::time::Duration::from_millis(200)))
@@ -904,11 +913,7 @@ fn a_cancelled_ingest_stops_before_its_next_commit_and_drops_what_it_created() {
 
 #[test]
 fn a_cancelled_query_stops_at_once_and_the_client_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = client_at(dir.path());
-    c.ingest("n", vec![ints("n", 0..1500)], IngestOptions::default())
-        .unwrap();
-    let heavy = "SELECT sum(a.n * b.n + c.n) AS s FROM n a, n b, n c";
+    let (_dir, c, heavy) = heavy_query();
     let cancel = Cancel::new();
     let raiser = cancel_after(&cancel, 200);
     let started = std::time::Instant::now();
