@@ -1,11 +1,11 @@
 # Sums the test logs of scripts/test.sh into its closing line. Reads the
-# Rust log (cargo-nextest's summary, then the doctests' libtest results),
-# then the pytest log; the stage exit statuses come in as
-# variables (cargo, maturin, pytest). Anything that makes a stage fail is
-# counted as a failure even when no test says "failed": a compile error, a
-# test binary that died before its result line, a pytest run with no
-# summary, no passing test, or collection errors, and a failed build of the
-# Python package. Each such failure is named on its own line.
+# Rust log (cargo's build output, then cargo-nextest's summary), then the
+# pytest log; the stage exit statuses come in as variables (cargo, maturin,
+# pytest), and which stages ran as rust and python (1 or 0). Anything that
+# makes a stage fail is counted as a failure even when no test says
+# "failed": a compile error, a pytest run with no summary, no passing test,
+# or collection errors, and a failed build of the Python package. Each such
+# failure is named on its own line.
 function count(line, words,    i, n, parts) {
     n = split(line, parts, /[ ,]+/)
     for (i = 1; i < n; i++) {
@@ -25,17 +25,6 @@ file == 1 && /^ *Summary \[/ {
     n = count($0, "failed") + count($0, "timed")
     failed += n; cargo_failed += n
 }
-file == 1 && /^ *(Running|Doc-tests) / { running = $0; open = 1 }
-file == 1 && /^test result:/ {
-    open = 0
-    passed += count($0, "passed"); failed += count($0, "failed"); skipped += count($0, "ignored")
-    cargo_failed += count($0, "failed")
-}
-file == 1 && /process didn't exit successfully/ && (open || /\(signal: /) {
-    sub(/^ +/, "", running)
-    note("test binary ended without a result (" running "): " $0)
-    open = 0
-}
 file == 1 && /^error: could not compile/ { note($0) }
 
 file == 2 && /^(=+ )?([0-9]+ [a-z]+,? )+in [0-9.]+s/ {
@@ -47,15 +36,15 @@ file == 2 && /^(=+ )?([0-9]+ [a-z]+,? )+in [0-9.]+s/ {
 file == 2 && /^(=+ )?no tests ran in / { summary = 1 }
 
 END {
-    if (maturin != 0) {
+    if (python && maturin != 0) {
         note("maturin develop failed (exit " maturin "): the Python tests did not run")
-    } else {
+    } else if (python) {
         if (!summary) note("pytest printed no summary (exit " pytest ")")
         else if (py_passed + py_failed + py_errors == 0) note("no Python test ran to a result")
         else if (pytest != 0 && py_failed + py_errors == 0) note("pytest exited " pytest " with no failed test")
         if (py_errors > 0) tell(py_errors " pytest error(s), counted as failed: collection, import or fixture")
     }
-    if (!nextest) note("cargo nextest printed no summary")
+    if (rust && !nextest) note("cargo nextest printed no summary")
     if (cargo != 0 && cargo_failed + extra == 0) note("the Rust tests exited " cargo " with no failed test")
     printf "%s", notes
     printf "summary: %d passed, %d failed, %d skipped\n", passed, failed + extra, skipped

@@ -2,12 +2,10 @@
 //! format on a small real sample: scikit-image's photos with panoptic masks
 //! made from them at test time.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{client_at, col, column_types, skimage};
+use crate::common::{client_at, col, column_types, skimage};
 use deeplake_client::{Batch, CocoPanoptic, Format, FormatError, IngestOptions, Value};
 
 /// A format that yields prepared batches (or errors), with hints.

@@ -4,12 +4,10 @@
 //! pdftotext, the `image` decoder). `scripts/setup-system.sh` installs the
 //! packages and `scripts/setup-python.sh` scikit-image.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{client_at, col, column_types, opts_schema, skimage, texts};
+use crate::common::{client_at, col, column_types, opts_schema, skimage, texts};
 use deeplake_client::{Chunking, Client, Column, FileOptions, Mode, Tools, Value};
 
 /// A file a Debian package installs; its absence is a setup error.

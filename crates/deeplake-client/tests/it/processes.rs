@@ -1,16 +1,14 @@
 //! Several processes on one table: concurrent appenders and writers killed
 //! with SIGKILL. Children are this test binary re-run with `CHILD_ROLE` set.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{client_at, col, first_i64s, ints};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use common::{client_at, col, first_i64s, ints};
 use deeplake_client::{IngestOptions, Mode, Value, WriteOptions};
 use rand::{Rng, SeedableRng};
 
@@ -88,7 +86,7 @@ fn two_processes_appending_concurrently_lose_nothing() {
         .map(|i| {
             child(
                 "append",
-                "child_appender",
+                "processes::child_appender",
                 dir.path(),
                 &[("CHILD_ID", i.to_string())],
             )
@@ -152,7 +150,7 @@ fn sigkill_at_random_moments_never_loses_or_tears_a_commit() {
         let start = round * 100;
         let mut kid = child(
             "crash",
-            "child_crash_writer",
+            "processes::child_crash_writer",
             dir.path(),
             &[("CHILD_START", start.to_string())],
         )
@@ -259,7 +257,7 @@ fn sigkill_during_periodic_commits_and_compaction_leaves_whole_commits() {
         let table = format!("prefix_{round}");
         let mut kid = child(
             "prefix",
-            "child_prefix_writer",
+            "processes::child_prefix_writer",
             dir.path(),
             &[("CHILD_TABLE", table.clone())],
         )

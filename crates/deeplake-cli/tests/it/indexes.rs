@@ -458,7 +458,7 @@ fn a_crash_during_index_build_leaves_it_whole_or_absent() {
     for round in 0..6u64 {
         let mut kid = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
-                "child_index_builder",
+                "indexes::child_index_builder",
                 "--exact",
                 "--ignored",
                 "--test-threads=1",

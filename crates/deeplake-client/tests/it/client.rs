@@ -1,11 +1,9 @@
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{client_at, col, first_i64s, ints, jwt, opts_schema, texts};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Float32Array, Int64Array};
-use common::{client_at, col, first_i64s, ints, jwt, opts_schema, texts};
 use deeplake_client::{
     Cancel, Client, ClientError, Column, ErrorKind, IngestOptions, Mode, SpecType, Value,
     WriteOptions,

@@ -2,11 +2,9 @@
 //! against a fixture workspace, plus the spec's queries verbatim, the
 //! fluent builder, parameters and error classes.
 
-mod common;
-
 use std::path::Path;
 
-use common::{client_at, col};
+use crate::common::{client_at, col};
 use deeplake_client::{Client, ClientError, IngestOptions, Value};
 
 /// Three small tables the `.slt` files query.
@@ -985,7 +983,7 @@ fn filters_inside_the_scan_match_a_filter_over_every_row() {
         want.iter().map(|p| *p as i64).collect::<Vec<_>>()
     });
     let batch = ds.take(&[*want.last().unwrap()], Some(&["id"])).unwrap();
-    assert_eq!(common::first_i64s([Ok(batch)]), vec![65_999]);
+    assert_eq!(crate::common::first_i64s([Ok(batch)]), vec![65_999]);
     // A condition that is not boolean is refused, not taken as a filter.
     let e = client.query("SELECT id FROM w WHERE val", &[]).unwrap_err();
     assert!(table_error(e).contains("boolean"), "not boolean");

@@ -3,13 +3,11 @@
 //! served on loopback. The datasets are written by the real `datasets`
 //! library at test time (tests/python/hf_datasets.py).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{client_at, col, column_types};
+use crate::common::{client_at, col, column_types};
 use deeplake_client::{Client, HfEnv, IngestOptions, Value, CLASS_NAMES_KEY};
 
 const REPO: &str = "testorg/tiny";
