@@ -3,10 +3,9 @@
 # (video), mupdf-tools (PDF rendering and text), poppler-utils (an
 # independent PDF reader the tests compare against), and the doc packages
 # whose real PDFs and WebM the tests ingest, and make (the build of the
-# binary's allocator, jemalloc, runs it), and mold, the linker scripts/linker-gcc
-# uses when it is there. Quick when they are present.
+# binary's allocator, jemalloc, runs it). Quick when they are present.
 set -euo pipefail
-packages=(ffmpeg mupdf-tools poppler-utils gnuplot-doc asymptote-doc gnome-user-docs make mold)
+packages=(ffmpeg mupdf-tools poppler-utils gnuplot-doc asymptote-doc gnome-user-docs make)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
