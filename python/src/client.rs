@@ -173,6 +173,16 @@ fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 
 type Conditions<'py> = Vec<(String, Vec<Bound<'py, PyAny>>)>;
 
+/// A column as `describe_table` hands it to Python: name, spec type, SQL
+/// type, index type and the index's parameters (a dict).
+type DescribedColumn = (
+    String,
+    String,
+    String,
+    Option<String>,
+    std::collections::BTreeMap<String, String>,
+);
+
 #[pymethods]
 impl NativeClient {
     #[new]
@@ -253,14 +263,17 @@ impl NativeClient {
         &self,
         py: Python<'_>,
         table: &str,
-    ) -> PyResult<(Vec<(String, String, String, Option<String>)>, u64, u64)> {
+    ) -> PyResult<(Vec<DescribedColumn>, u64, u64)> {
         let info = py
             .detach(|| self.inner.describe_table(table))
             .map_err(errors::client)?;
         let columns = info
             .columns
             .into_iter()
-            .map(|c| (c.name, c.spec_type, c.sql_type, c.index.map(|i| i.1)))
+            .map(|c| {
+                let index = c.index.map(|i| i.1);
+                (c.name, c.spec_type, c.sql_type, index, c.index_params)
+            })
             .collect();
         Ok((columns, info.row_count, info.version))
     }

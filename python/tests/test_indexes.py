@@ -52,6 +52,10 @@ def test_ingest_with_index_then_search_drop_and_recreate(client, glosses):
     described = client.describe_table("docs")
     assert described["embedding"]["index"] == "clustered"
     assert described["text"]["index"] is None
+    # The knobs its build kept: the vectors' size and the nprobe for its
+    # partitions (a tenth of round(sqrt(3000)) = 55, raised to the floor, 16).
+    assert described["embedding"]["index_params"] == {"dimension": str(emb.shape[1]), "nprobe": "16"}
+    assert described["text"]["index_params"] == {}
     rows = client.query("SELECT indexname, tablename FROM pg_indexes")
     assert rows == [{"indexname": "idx_docs_embedding", "tablename": "docs"}]
 

@@ -444,7 +444,13 @@ impl Client {
                 Err(e) => {
                     if created {
                         // Best effort, as locally.
-                        let _ = block(&self.rt, r.drop_table(table, true));
+                        if let Err(cleanup) = block(&self.rt, r.drop_table(table, true)) {
+                            tracing::warn!(
+                                table,
+                                error = %cleanup,
+                                "could not drop the table a failed remote ingest created"
+                            );
+                        }
                     }
                     return Err(ingest_failure(e));
                 }

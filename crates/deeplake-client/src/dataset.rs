@@ -80,7 +80,14 @@ impl Dataset {
         Ok(block(&self.rt, async move {
             let replaced = table.compact(target_rows).await?;
             if replaced > 0 && !table.indexes().is_empty() {
-                let _ = deeplake_index::build::catch_up(table).await;
+                if let Err(e) = deeplake_index::build::catch_up(table).await {
+                    tracing::warn!(
+                        table = table.name(),
+                        version = table.version(),
+                        error = %e,
+                        "index catch-up after compaction failed: the new fragments are searched exactly until a later one"
+                    );
+                }
             }
             Ok::<_, deeplake_storage::StorageError>(replaced)
         })?)

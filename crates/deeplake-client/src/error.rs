@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use deeplake_index::IndexError;
+use deeplake_sql::{SqlError, SqlErrorKind};
 use deeplake_storage::StorageError;
 use deeplake_types::TypeError;
 
@@ -73,6 +74,8 @@ pub enum ErrorKind {
     TooLarge,
     /// The service could not be reached.
     Unavailable,
+    /// Storage that could not be read or written (a disk, an object store).
+    Io,
     /// Stored data that does not read back.
     Corrupt,
     /// Anything else: a bug or an environment failure.
@@ -246,11 +249,10 @@ impl From<StorageError> for ClientError {
             StorageError::SchemaMismatch(_) | StorageError::RowOutOfRange { .. } => {
                 ErrorKind::BadInput
             }
-            StorageError::Store(_)
-            | StorageError::Io { .. }
-            | StorageError::Arrow(_)
-            | StorageError::Json(_)
-            | StorageError::BadLocation(_) => ErrorKind::Internal,
+            StorageError::Store(_) | StorageError::Io { .. } => ErrorKind::Io,
+            StorageError::Arrow(_) | StorageError::Json(_) | StorageError::BadLocation(_) => {
+                ErrorKind::Internal
+            }
         };
         ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
     }
@@ -266,6 +268,23 @@ impl From<IndexError> for ClientError {
             IndexError::Duplicate(_) => ErrorKind::Conflict,
             IndexError::Corrupt(_) => ErrorKind::Corrupt,
             IndexError::Arrow(_) => ErrorKind::Internal,
+        };
+        ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
+    }
+}
+
+/// A statement's failure is a `TableError("Query failed: ...")` whose
+/// kind is the engine's: never read from the message.
+impl From<SqlError> for ClientError {
+    fn from(e: SqlError) -> Self {
+        let kind = match e.kind() {
+            SqlErrorKind::BadInput => ErrorKind::BadInput,
+            SqlErrorKind::NotFound => ErrorKind::NotFound,
+            SqlErrorKind::Conflict => ErrorKind::Conflict,
+            SqlErrorKind::Unsupported => ErrorKind::Unsupported,
+            SqlErrorKind::Io => ErrorKind::Io,
+            SqlErrorKind::Corrupt => ErrorKind::Corrupt,
+            SqlErrorKind::Internal => ErrorKind::Internal,
         };
         ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
     }

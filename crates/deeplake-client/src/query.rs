@@ -1,7 +1,6 @@
 //! SQL from the client: `query(sql, params)` and the fluent
 //! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
@@ -9,15 +8,9 @@ use deeplake_types::Value;
 
 use crate::client::{Backend, Client};
 use crate::error::{ClientError, ErrorKind, Result};
-use crate::runtime::{block, cancelled, CANCEL_POLL};
+use crate::runtime::{block, cancelled, run_stoppable, Stopped};
 use crate::workspace::statement_timeout;
 use crate::Cancel;
-
-impl From<SqlError> for ClientError {
-    fn from(e: SqlError) -> Self {
-        ClientError::table(e.to_string())
-    }
-}
 
 impl Client {
     /// Runs one SQL statement (`$1..$n` bound to `params`) and returns its
@@ -87,42 +80,17 @@ impl Client {
                 })
             }
         };
-        // The deadline is kept by this thread's clock, not the runtime's
-        // timers: with every worker busy computing the statement, those
-        // fire late. The statement runs as a task, aborted at the deadline
-        // or when cancelled.
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let deadline = timeout.map(|t| Instant::now() + t);
         let (sql, params) = (sql.to_string(), params.to_vec());
-        let task = self.rt.spawn(async move {
-            let _ = tx.send(ws.query(&sql, &params, None).await);
-        });
-        let deadline = timeout.map(|t| (Instant::now() + t, t));
-        loop {
-            let wait = match deadline {
-                Some((at, _)) => at
-                    .saturating_duration_since(Instant::now())
-                    .min(CANCEL_POLL),
-                None => CANCEL_POLL,
-            };
-            match rx.recv_timeout(wait) {
-                Ok(out) => return out,
-                Err(RecvTimeoutError::Timeout) => {
-                    if cancel.is_cancelled() {
-                        task.abort();
-                        return Err(ClientError::query_cancelled());
-                    }
-                    if let Some((_, limit)) = deadline.filter(|(at, _)| Instant::now() >= *at) {
-                        task.abort();
-                        return Err(statement_timeout(limit));
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(ClientError::table(
-                        "Query failed: the statement stopped without a result",
-                    )
-                    .with_kind(ErrorKind::Internal))
-                }
-            }
+        let statement = async move { ws.query(&sql, &params, None).await };
+        match run_stoppable(&self.rt, statement, deadline, cancel) {
+            Ok(out) => out,
+            Err(Stopped::Cancelled) => Err(ClientError::query_cancelled()),
+            Err(Stopped::Deadline) => Err(statement_timeout(timeout.unwrap_or_default())),
+            Err(Stopped::Lost) => Err(ClientError::table(
+                "Query failed: the statement stopped without a result",
+            )
+            .with_kind(ErrorKind::Internal)),
         }
     }
 

@@ -73,12 +73,30 @@ fn network(e: reqwest::Error) -> ClientError {
         .with_source(e)
 }
 
+/// The message a failed response's body carried (`{"error": ...}`, or its
+/// text), kept as the source of the error the reference's wording makes,
+/// so a caller that knows the server's words (a query's) can use them.
+#[derive(Debug)]
+struct ServerMessage(String);
+
+impl std::fmt::Display for ServerMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServerMessage {}
+
 /// A failed response as the reference client reports it.
 fn status_error(status: StatusCode, path: &str, body: &[u8]) -> ClientError {
     let message = serde_json::from_slice::<Json>(body)
         .ok()
         .and_then(|j| j.get("error").and_then(Json::as_str).map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    reference_error(status, path, &message).with_source(ServerMessage(message))
+}
+
+fn reference_error(status: StatusCode, path: &str, message: &str) -> ClientError {
     match status.as_u16() {
         401 => ClientError::auth("Unauthorized: invalid or expired token"),
         403 => {
@@ -89,7 +107,8 @@ fn status_error(status: StatusCode, path: &str, body: &[u8]) -> ClientError {
         409 => ClientError::table(message).with_kind(ErrorKind::Conflict),
         code => {
             let kind = match code {
-                400 | 422 => ErrorKind::BadInput,
+                400 => ErrorKind::BadInput,
+                422 => ErrorKind::Unsupported,
                 413 => ErrorKind::TooLarge,
                 408 => ErrorKind::Timeout,
                 503 => ErrorKind::Unavailable,
@@ -99,6 +118,23 @@ fn status_error(status: StatusCode, path: &str, body: &[u8]) -> ClientError {
                 .with_kind(kind)
         }
     }
+}
+
+/// A query's failure: the server's own message when it sent one (it is
+/// the statement's, `Query failed: ...`), and the kind its status says.
+/// Credentials and connection failures keep their class.
+fn query_failure(e: ClientError) -> ClientError {
+    use std::error::Error as _;
+    if e.is_auth() {
+        return e;
+    }
+    let server = e
+        .source()
+        .and_then(|s| s.downcast_ref::<ServerMessage>())
+        .map(|m| m.0.clone())
+        .filter(|m| m.starts_with("Query failed: "));
+    let message = server.unwrap_or_else(|| format!("Query failed: {}", e.message()));
+    ClientError::table(message).with_kind(e.kind())
 }
 
 /// The org a token's claims name, if any (the server verifies the token).
@@ -348,6 +384,16 @@ impl Remote {
                                 i.get("type")?.as_str()?.to_string(),
                             ))
                         }),
+                        index_params: c
+                            .get("index")
+                            .and_then(|i| i.get("params"))
+                            .and_then(Json::as_object)
+                            .map(|p| {
+                                p.iter()
+                                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                     })
                     .collect()
             })
@@ -385,14 +431,7 @@ impl Remote {
                 wait.or(Some(DEFAULT_TIMEOUT)),
             )
             .await
-            .map_err(|e| {
-                let message = e.message();
-                let inner = message
-                    .split_once("Query failed: ")
-                    .map(|(_, m)| m.to_string())
-                    .unwrap_or_else(|| message.to_string());
-                ClientError::table(format!("Query failed: {inner}")).with_kind(e.kind())
-            })?;
+            .map_err(query_failure)?;
         let batches = read_stream(&bytes).map_err(|e| {
             ClientError::table(format!("Query failed: {}", e.message()))
                 .with_kind(ErrorKind::Internal)

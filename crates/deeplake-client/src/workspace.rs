@@ -10,6 +10,7 @@
 //! - A write that fails drops the table only when that same call created
 //!   it, so a failure never removes rows another call committed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ pub struct ColumnInfo {
     pub sql_type: String,
     /// The column's index: (name, type), as `pg_indexes` lists it.
     pub index: Option<(String, String)>,
+    /// The index's knobs as its build kept them (`dimension`, and the
+    /// `nprobe` a vector index is searched with unless a session sets
+    /// one); empty without an index.
+    pub index_params: BTreeMap<String, String>,
 }
 
 /// A table's shape at its latest version.
@@ -274,7 +279,6 @@ impl Workspace {
                 .indexes()
                 .iter()
                 .find(|i| i.columns.iter().any(|c| c == column))
-                .map(|i| (i.name.clone(), i.index_type.clone()))
         };
         let columns = table
             .schema()
@@ -287,7 +291,10 @@ impl Workspace {
                     name: f.name().clone(),
                     spec_type: ty.name(),
                     sql_type: ty.sql_name(),
-                    index: index_of(f.name()),
+                    index: index_of(f.name()).map(|i| (i.name.clone(), i.index_type.clone())),
+                    index_params: index_of(f.name())
+                        .map(|i| i.params.clone())
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -370,7 +377,13 @@ impl Workspace {
             Err(e) => {
                 if created {
                     // Best effort: the original error matters more than a cleanup failure.
-                    let _ = self.location.drop_table(table).await;
+                    if let Err(cleanup) = self.location.drop_table(table).await {
+                        tracing::warn!(
+                            table,
+                            error = %cleanup,
+                            "could not drop the table a failed ingest created"
+                        );
+                    }
                 }
                 Err(ingest_failure(e))
             }
@@ -383,7 +396,14 @@ impl Workspace {
     async fn catch_up_indexes(&self, table: &str) {
         if let Ok(mut t) = self.location.open_table(table).await {
             if !t.indexes().is_empty() {
-                let _ = deeplake_index::build::catch_up(&mut t).await;
+                if let Err(e) = deeplake_index::build::catch_up(&mut t).await {
+                    tracing::warn!(
+                        table,
+                        version = t.version(),
+                        error = %e,
+                        "index catch-up after a write failed: its rows are searched exactly until a later one"
+                    );
+                }
             }
         }
     }

@@ -220,10 +220,18 @@ impl<'p> TableWriter<'p> {
             let target = compaction_rows(&opts, self.bytes_written, rows);
             // The rows are committed either way; a failed compaction only
             // leaves the smaller files, so it must not fail the ingest.
-            let _ = self
+            let compacted = self
                 .table
                 .compact_where(target, |f| mine.contains(&f.id))
                 .await;
+            if let Err(e) = compacted {
+                tracing::warn!(
+                    table = self.table.name(),
+                    version = self.table.version(),
+                    error = %e,
+                    "compacting an ingest's fragments failed: they stay as written"
+                );
+            }
         }
         Ok(rows)
     }

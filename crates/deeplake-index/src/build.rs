@@ -14,6 +14,7 @@ use deeplake_types::SpecType;
 
 use crate::ivf::{Encoding, IvfParams};
 use crate::kind::IndexKind;
+use crate::search::default_nprobe;
 use crate::segment::{
     build_lookup_segment, build_text_segment, build_vector_segment, holds_vectors, Loaded, Lookup,
 };
@@ -149,10 +150,12 @@ pub async fn create_index(
             let frags = table.unindexed(&meta);
             let built =
                 build_vector_segment(table, &meta.columns[0], &frags, dim, params, None).await?;
-            if let Some((segment, dim)) = built {
+            if let Some(built) = built {
                 // Later segments must take the same size as this one.
-                meta.params.insert("dimension".into(), dim.to_string());
-                meta.segments.push(segment);
+                meta.params
+                    .insert("dimension".into(), built.dim.to_string());
+                keep_nprobe(&mut meta, built.partitions);
+                meta.segments.push(built.segment);
             }
         }
         IndexKind::Bm25 => {
@@ -162,9 +165,10 @@ pub async fn create_index(
         }
         IndexKind::Hybrid => {
             let frags = table.unindexed(&meta);
-            let (segments, dim) = hybrid_segments(table, &meta, &frags).await?;
-            if let Some(dim) = dim {
+            let (segments, built) = hybrid_segments(table, &meta, &frags).await?;
+            if let Some((dim, partitions)) = built {
                 meta.params.insert("dimension".into(), dim.to_string());
+                keep_nprobe(&mut meta, partitions);
             }
             meta.segments.extend(segments);
         }
@@ -184,13 +188,24 @@ pub async fn create_index(
     }
 }
 
-/// A hybrid index's two segments over `frags`: its vectors' (with their
-/// size) and its texts'. Both or neither: each covers the same fragments.
+/// The `nprobe` a vector index is searched with unless a session says
+/// otherwise: the one asked for at creation, else the default for the
+/// partitions its build made, kept with the index so that `describe_table`
+/// and `pg_indexes` show it.
+fn keep_nprobe(meta: &mut IndexMeta, partitions: usize) {
+    meta.params
+        .entry("nprobe".into())
+        .or_insert_with(|| default_nprobe(partitions).to_string());
+}
+
+/// A hybrid index's two segments over `frags`: its vectors' and its
+/// texts', with the vectors' size and partition count. Both or neither:
+/// each covers the same fragments.
 async fn hybrid_segments(
     table: &Table,
     meta: &IndexMeta,
     frags: &[usize],
-) -> Result<(Vec<IndexSegment>, Option<usize>), IndexError> {
+) -> Result<(Vec<IndexSegment>, Option<(usize, usize)>), IndexError> {
     let dim = dimension(table, meta)?;
     let params = ivf_params(meta, IndexKind::ClusteredQuantized)?;
     let trained = trained_centroids(table, meta).await?;
@@ -198,7 +213,7 @@ async fn hybrid_segments(
         build_vector_segment(table, &meta.columns[0], frags, dim, params, trained).await?;
     let texts = build_text_segment(table, &meta.columns[1], frags).await?;
     Ok(match (vectors, texts) {
-        (Some((v, dim)), Some(t)) => (vec![v, t], Some(dim)),
+        (Some(v), Some(t)) => (vec![v.segment, t], Some((v.dim, v.partitions))),
         _ => (vec![], None),
     })
 }
@@ -297,7 +312,7 @@ async fn build_segments(
             let trained = trained_centroids(table, meta).await?;
             build_vector_segment(table, column, frags, dim, params, trained)
                 .await?
-                .map(|(segment, _)| segment)
+                .map(|built| built.segment)
                 .into_iter()
                 .collect()
         }

@@ -256,9 +256,17 @@ async fn read_vectors(
     Ok(out)
 }
 
+/// A vector segment just built, with what its build chose.
+pub(crate) struct BuiltVectors {
+    pub segment: IndexSegment,
+    /// The vectors' size.
+    pub dim: usize,
+    /// The partitions its k-means made (or the trained centroids had).
+    pub partitions: usize,
+}
+
 /// Builds and writes a segment over fragments `frags` (manifest
-/// positions) of `table`, returning it with its vectors' size; None when
-/// they hold no rows. Not committed: the
+/// positions) of `table`; None when they hold no rows. Not committed: the
 /// caller lists it in a commit, or leaves its files unreferenced.
 pub(crate) async fn build_vector_segment(
     table: &Table,
@@ -267,7 +275,7 @@ pub(crate) async fn build_vector_segment(
     dim: Option<usize>,
     params: IvfParams,
     trained: Option<Vec<f32>>,
-) -> Result<Option<(IndexSegment, usize)>, IndexError> {
+) -> Result<Option<BuiltVectors>, IndexError> {
     let read = read_vectors(table, column, frags, dim).await?;
     if read.keys.is_empty() && read.nulls.is_empty() {
         return Ok(None);
@@ -281,6 +289,7 @@ pub(crate) async fn build_vector_segment(
     .map_err(|e| IndexError::Corrupt(format!("index build stopped: {e}")))??;
     let id = uuid::Uuid::new_v4().to_string();
     let nulls: Vec<u8> = read.nulls.iter().flat_map(|k| k.to_le_bytes()).collect();
+    let partitions = ivf.partitions();
     table
         .put_index_file(&id, IVF_FILE, Bytes::from(ivf.to_bytes()))
         .await?;
@@ -288,7 +297,11 @@ pub(crate) async fn build_vector_segment(
         .put_index_file(&id, NULLS_FILE, Bytes::from(nulls))
         .await?;
     let segment = new_segment(table, id, &[IVF_FILE, NULLS_FILE], frags);
-    Ok(Some((segment, dim)))
+    Ok(Some(BuiltVectors {
+        segment,
+        dim,
+        partitions,
+    }))
 }
 
 /// Reads a committed segment's files, whichever kind it is.

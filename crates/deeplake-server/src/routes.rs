@@ -272,7 +272,7 @@ async fn describe(state: State, caller: Caller, ws: String, name: String) -> Res
             let index = c
                 .index
                 .as_ref()
-                .map(|(name, ty)| json!({ "name": name, "type": ty }));
+                .map(|(name, ty)| json!({ "name": name, "type": ty, "params": c.index_params }));
             json!({ "name": c.name, "type": c.sql_type, "spec_type": c.spec_type, "index": index })
         })
         .collect();

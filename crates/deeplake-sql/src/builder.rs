@@ -93,14 +93,14 @@ impl Select {
         let global = k > 0 && marks.iter().all(|m| m.2 > offset && m.2 <= offset + k);
         let cond = if k == 0 || global || offset == 0 {
             if k > 0 && !marks.iter().all(|m| m.2 >= 1 && m.2 <= offset + k) {
-                return Err(SqlError::Query(format!(
+                return Err(SqlError::bad_input(format!(
                     "where(\"{condition}\") uses a placeholder beyond its {k} parameter(s)"
                 )));
             }
             condition.to_string()
         } else {
             if let Some(m) = marks.iter().find(|m| m.2 < 1 || m.2 > k) {
-                return Err(SqlError::Query(format!(
+                return Err(SqlError::bad_input(format!(
                     "where(\"{condition}\") uses ${} but passes {k} parameter(s)",
                     m.2
                 )));

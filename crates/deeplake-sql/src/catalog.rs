@@ -15,6 +15,7 @@ use deeplake_storage::{Location, StorageError, Table};
 use deeplake_types::SpecType;
 
 use crate::ddl::index_definition;
+use crate::error::SqlError;
 use crate::provider::{storage_err, StorageTable};
 
 pub const SCHEMA: &str = "public";
@@ -81,12 +82,16 @@ impl SchemaProvider for WorkspaceSchema {
         if let Some(t) = self.opened.get(name) {
             return Ok(Some(t.clone()));
         }
+        // DataFusion asks only for the names a statement reads as tables
+        // (a CTE's name never comes here), so one that is missing is the
+        // statement's error, in PostgreSQL's words and with its kind.
+        let missing = || SqlError::relation_missing(name).into_datafusion();
         if !self.names.iter().any(|n| n == name) {
-            return Ok(None);
+            return Err(missing());
         }
         match self.location.open_table(name).await {
             Ok(t) => Ok(Some(Arc::new(StorageTable::new(t)))),
-            Err(StorageError::TableNotFound(_)) => Ok(None),
+            Err(StorageError::TableNotFound(_)) => Err(missing()),
             Err(e) => Err(storage_err(e)),
         }
     }

@@ -16,7 +16,12 @@ use crate::error::{Result, SqlError};
 use crate::rewrite::{column_ref, is_hybrid_type, norm_ident, object_name};
 
 fn err(msg: impl Into<String>) -> SqlError {
-    SqlError::Query(msg.into())
+    SqlError::bad_input(msg)
+}
+
+/// A form of `CREATE INDEX` PostgreSQL has and this engine does not.
+fn unsupported(msg: impl Into<String>) -> SqlError {
+    SqlError::unsupported(msg)
 }
 
 /// A table or index name: `name` or `public.name`.
@@ -68,7 +73,7 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
     match &ci.using {
         Some(IndexType::Custom(m)) if m.value.eq_ignore_ascii_case(ACCESS_METHOD) => {}
         Some(other) => {
-            return Err(err(format!(
+            return Err(unsupported(format!(
                 "access method \"{other}\" is not supported: indexes here are USING {ACCESS_METHOD}"
             )))
         }
@@ -79,12 +84,12 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
         }
     }
     if ci.unique {
-        return Err(err(
+        return Err(unsupported(
             "CREATE UNIQUE INDEX is not supported: use WITH (index_type = 'unique')",
         ));
     }
     if ci.predicate.is_some() || !ci.include.is_empty() || ci.nulls_distinct.is_some() {
-        return Err(err(
+        return Err(unsupported(
             "partial indexes, INCLUDE and NULLS [NOT] DISTINCT are not supported",
         ));
     }
@@ -99,7 +104,7 @@ pub fn create_index(ci: &CreateIndex) -> Result<(String, IndexRequest, bool)> {
         (Some(class), Some(_)) if class.to_string().eq_ignore_ascii_case(HYBRID_OPS) => {}
         (None, Some(_)) => {}
         (Some(class), _) => {
-            return Err(err(format!(
+            return Err(unsupported(format!(
                 "operator class \"{class}\" is not supported (the one there is: {HYBRID_OPS}, on ((vectors, texts)::deeplake_hybrid_record))"
             )))
         }

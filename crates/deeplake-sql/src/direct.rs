@@ -145,7 +145,7 @@ pub fn direct_shape(stmt: &Statement, table: &str, schema: &Schema) -> Option<Di
 }
 
 fn internal(e: impl std::fmt::Display) -> SqlError {
-    SqlError::Query(e.to_string())
+    SqlError::internal(e.to_string())
 }
 
 impl Direct {

@@ -34,7 +34,7 @@ use crate::catalog::{
 };
 use crate::ddl;
 use crate::direct::direct_shape;
-use crate::error::{Result, SqlError};
+use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::filtered::{filter_search, FilterSearch, Narrow};
 use crate::functions::bm25::score_texts;
 use crate::functions::bound::Bound;
@@ -53,7 +53,6 @@ use deeplake_index::search::{
     index_param, lookup_candidates, matrix_candidates, text_candidates, text_stats,
     vector_candidates, RowSet, DEFAULT_NPROBE, DEFAULT_RERANK,
 };
-use deeplake_index::IndexError;
 
 const CATALOG: &str = "deeplake";
 
@@ -66,7 +65,7 @@ fn positions_of(out: &QueryOutput) -> Result<Vec<u64>> {
             .as_any()
             .downcast_ref::<UInt64Array>()
             .ok_or_else(|| {
-                query_err(format!("row positions came back as {}", column.data_type()))
+                SqlError::internal(format!("row positions came back as {}", column.data_type()))
             })?;
         rows.extend(positions.values().iter().copied());
     }
@@ -130,10 +129,6 @@ const CANDIDATE_MARGIN: usize = 8;
 /// by reading all of its rows, not through the index.
 const EXACT_SHARE: u64 = 100;
 
-fn index_err(e: IndexError) -> SqlError {
-    SqlError::Query(e.to_string())
-}
-
 /// A WHERE's lookup narrows the scan only to at most this share of the
 /// table's rows (one in this many): reading scattered rows costs more per
 /// row than a sequential scan does.
@@ -164,7 +159,7 @@ fn narrow_rows<'a>(
                 };
                 let found = lookup_candidates(table, index, query)
                     .await
-                    .map_err(index_err)?;
+                    .map_err(SqlError::from)?;
                 if found.is_some() {
                     used.push(format!("index {} ({})", index.name, index.index_type));
                 }
@@ -210,10 +205,6 @@ fn no_rows() -> QueryOutput {
     }
 }
 
-fn query_err(msg: impl Into<String>) -> SqlError {
-    SqlError::Query(msg.into())
-}
-
 /// How a statement reads the tables a dataset holds.
 #[derive(Clone, Copy)]
 struct Pinned<'a> {
@@ -234,7 +225,7 @@ async fn guarded<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(query_err(format!("internal error: {msg}")))
+            Err(SqlError::internal(format!("internal error: {msg}")))
         }
     }
 }
@@ -315,7 +306,7 @@ impl Engine {
     ) -> Result<QueryOutput> {
         let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})?;
         if statements.len() != 1 {
-            return Err(query_err(format!(
+            return Err(SqlError::bad_input(format!(
                 "expected exactly one SQL statement, got {}",
                 statements.len()
             )));
@@ -328,20 +319,22 @@ impl Engine {
                     explain = Some(e.options);
                     *s
                 }
-                _ => return Err(query_err("EXPLAIN supports queries only")),
+                _ => return Err(SqlError::unsupported("EXPLAIN supports queries only")),
             },
-            Some(DFStatement::CreateExternalTable(_)) => return Err(query_err(
+            Some(DFStatement::CreateExternalTable(_)) => return Err(SqlError::unsupported(
                 "CREATE EXTERNAL TABLE is not supported: SQL reaches only the workspace's tables",
             )),
             Some(DFStatement::CopyTo(_)) => {
-                return Err(query_err(
+                return Err(SqlError::unsupported(
                     "COPY is not supported: SQL reaches only the workspace's tables",
                 ))
             }
             Some(other) => {
-                return Err(query_err(format!("statement not supported: {other}")));
+                return Err(SqlError::unsupported(format!(
+                    "statement not supported: {other}"
+                )));
             }
-            None => return Err(query_err("empty statement")),
+            None => return Err(SqlError::bad_input("empty statement")),
         };
         let index_ddl = matches!(
             &stmt,
@@ -353,12 +346,12 @@ impl Engine {
         );
         match &stmt {
             Statement::Insert(_) | Statement::Delete(_) if !pinned.is_empty() => {
-                return Err(query_err(
+                return Err(SqlError::bad_input(
                     "a dataset at a fixed version is read-only: write through the client",
                 ));
             }
             _ if index_ddl && !pinned.is_empty() => {
-                return Err(query_err(
+                return Err(SqlError::bad_input(
                     "a dataset at a fixed version is read-only: write through the client",
                 ));
             }
@@ -384,7 +377,7 @@ impl Engine {
                     .take(2)
                     .collect::<Vec<_>>()
                     .join(" ");
-                return Err(query_err(format!(
+                return Err(SqlError::unsupported(format!(
                     "statement not supported: {verb} (supported: SELECT, WITH, VALUES, INSERT INTO, DELETE FROM, CREATE INDEX, DROP INDEX, SET and SHOW of deeplake.nprobe, SHOW deeplake.root_path)"
                 )));
             }
@@ -406,7 +399,7 @@ impl Engine {
                 .setting(RERANK)
                 .unwrap_or_else(|| DEFAULT_RERANK.to_string()),
             _ => {
-                return Err(query_err(format!(
+                return Err(SqlError::bad_input(format!(
                     "unrecognized configuration parameter \"{name}\""
                 )))
             }
@@ -416,7 +409,7 @@ impl Engine {
             schema.clone(),
             vec![Arc::new(StringArray::from(vec![value]))],
         )
-        .map_err(|e| query_err(e.to_string()))?;
+        .map_err(|e| SqlError::internal(e.to_string()))?;
         Ok(QueryOutput {
             schema,
             batches: vec![batch],
@@ -431,7 +424,7 @@ impl Engine {
     fn set(&self, variable: &ObjectName, values: &[Expr]) -> Result<QueryOutput> {
         let name = crate::rewrite::object_name(variable).join(".");
         if !SETTINGS.contains(&name.as_str()) {
-            return Err(query_err(format!(
+            return Err(SqlError::bad_input(format!(
                 "unrecognized configuration parameter \"{name}\""
             )));
         }
@@ -445,7 +438,7 @@ impl Engine {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n > 0 => Some(n.to_string()),
                 _ => {
-                    return Err(query_err(format!(
+                    return Err(SqlError::bad_input(format!(
                         "invalid value for parameter \"{name}\": \"{v}\" (a positive integer)"
                     )))
                 }
@@ -474,23 +467,26 @@ impl Engine {
     async fn create_index(&self, ci: &CreateIndex) -> Result<QueryOutput> {
         let (table, request, if_not_exists) = ddl::create_index(ci)?;
         if !self.exists(&table).await? {
-            return Err(query_err(format!("relation \"{table}\" does not exist")));
+            return Err(SqlError::relation_missing(&table));
         }
         // Index names are the schema's, as in PostgreSQL: unique across tables.
         if let Some(owner) = self.index_owner(&request.name).await? {
             return match if_not_exists {
                 true => Ok(no_rows()),
-                false => Err(query_err(format!(
-                    "relation \"{}\" already exists (an index on table \"{}\")",
-                    request.name,
-                    owner.name()
-                ))),
+                false => Err(SqlError::new(
+                    SqlErrorKind::Conflict,
+                    format!(
+                        "relation \"{}\" already exists (an index on table \"{}\")",
+                        request.name,
+                        owner.name()
+                    ),
+                )),
             };
         }
         let mut table = self.latest(&table).await?;
         deeplake_index::build::create_index(&mut table, request, if_not_exists)
             .await
-            .map_err(index_err)?;
+            .map_err(SqlError::from)?;
         Ok(no_rows())
     }
 
@@ -504,7 +500,11 @@ impl Engine {
                     Err(e) => return Err(e.into()),
                 },
                 None if if_exists => {}
-                None => return Err(query_err(format!("index \"{name}\" does not exist"))),
+                None => {
+                    return Err(SqlError::not_found(format!(
+                        "index \"{name}\" does not exist"
+                    )))
+                }
             }
         }
         Ok(no_rows())
@@ -633,7 +633,7 @@ impl Engine {
                 let query = Bm25Query::new(text, &stats);
                 let vec = vector_candidates(table, index, vector, k, nprobe, None)
                     .await
-                    .map_err(index_err)?;
+                    .map_err(SqlError::from)?;
                 let Some(text_index) = text_index else {
                     return Ok(None);
                 };
@@ -648,7 +648,7 @@ impl Engine {
                 .map(|t| t.union(vec))
             }
         }
-        .map_err(index_err)?;
+        .map_err(SqlError::from)?;
         // Fewer matching rows than asked for: the rest of the result are
         // rows scoring 0 (or nothing matches), which only the scan lists.
         if matches!(search.wanted, Wanted::Text(_)) && found.from_index < search.depth {
@@ -718,7 +718,7 @@ impl Engine {
         explain: Option<ExplainStatementOptions>,
         pinned: Pinned<'_>,
     ) -> Result<QueryOutput> {
-        bind_params(&mut stmt, params).map_err(query_err)?;
+        bind_params(&mut stmt, params).map_err(SqlError::bad_input)?;
         // `pg_indexes` is the catalog's, as PostgreSQL's search path has it.
         let _ = visit_relations_mut(&mut stmt, |name| {
             let parts = crate::rewrite::object_name(name);
@@ -764,7 +764,7 @@ impl Engine {
                     None => match self.latest(&name).await {
                         Ok(t) => t,
                         // Not a table: a CTE's name, or one the plan reports.
-                        Err(SqlError::Query(_)) if !self.exists(&name).await? => continue,
+                        Err(_) if !self.exists(&name).await? => continue,
                         Err(e) => return Err(e),
                     },
                 };
@@ -809,7 +809,7 @@ impl Engine {
             }
         }
         let depth = result_depth(&stmt).unwrap_or(HYBRID_DEPTH_DEFAULT).max(1);
-        let searches = rewrite(&mut stmt, &scope, depth).map_err(query_err)?;
+        let searches = rewrite(&mut stmt, &scope, depth).map_err(SqlError::bad_input)?;
 
         let mut udfs = Vec::new();
         udfs.push(ScalarUDF::new_from_impl(SyncTable::new(names.clone())));
@@ -866,7 +866,7 @@ impl Engine {
                 .collect();
             batches.push(
                 RecordBatch::try_new(schema.clone(), columns)
-                    .map_err(|e| query_err(e.to_string()))?,
+                    .map_err(|e| SqlError::internal(e.to_string()))?,
             );
         }
         Ok(QueryOutput { schema, batches })
@@ -980,7 +980,7 @@ impl Engine {
             .find(|i| IndexKind::Bm25.served_by(i, column));
         let stats = match bm25 {
             // The postings count the rows they cover; only the rest is read.
-            Some(index) => text_stats(table, index).await.map_err(index_err)?,
+            Some(index) => text_stats(table, index).await.map_err(SqlError::from)?,
             None => {
                 let mut stats = CorpusStats::default();
                 let mut scan = table.scan(Some(&[column]))?;
@@ -1008,11 +1008,7 @@ impl Engine {
         opened: &HashMap<String, Table>,
         restricted: &HashMap<String, Arc<Vec<u64>>>,
     ) -> Result<ScalarUDF> {
-        let table_of = |t: &str| {
-            opened
-                .get(t)
-                .ok_or_else(|| query_err(format!("table \"{t}\" does not exist")))
-        };
+        let table_of = |t: &str| opened.get(t).ok_or_else(|| SqlError::relation_missing(t));
         match search {
             Search::Vector { udf, vector } => Ok(ScalarUDF::new_from_impl(Bound::new(
                 udf.clone(),
@@ -1044,11 +1040,11 @@ impl Engine {
                 let field = t
                     .schema()
                     .field_with_name(vector_column)
-                    .map_err(|e| query_err(e.to_string()))?
+                    .map_err(|e| SqlError::bad_input(e.to_string()))?
                     .clone();
                 if let DataType::FixedSizeList(_, n) = field.data_type() {
                     if *n as usize != vector.len() {
-                        return Err(query_err(format!(
+                        return Err(SqlError::bad_input(format!(
                             "vector size mismatch: the column has {n} dimensions, the query has {}",
                             vector.len()
                         )));

@@ -23,5 +23,5 @@ mod scan_filter;
 
 pub use builder::Select;
 pub use engine::{Engine, QueryOutput};
-pub use error::{Result, SqlError};
+pub use error::{Result, SqlError, SqlErrorKind};
 pub use rows::{rows, Row};

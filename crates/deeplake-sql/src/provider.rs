@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt64Array};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::catalog::{Session, TableProvider};
@@ -26,6 +26,7 @@ use deeplake_storage::{StorageError, Table};
 use deeplake_types::SpecType;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::error::SqlError;
 use crate::scan_filter::{pushable, ScanFilter};
 
 /// Pieces read ahead per partition.
@@ -528,10 +529,9 @@ impl TableProvider for StorageTable {
             .iter()
             .map(|f| state.create_physical_expr(f.clone(), &df_schema))
             .collect::<Result<Vec<_>>>()?;
-        let failure: Mutex<Option<DataFusionError>> = Mutex::new(None);
         let mut table = self.table.clone();
         let deleted = table
-            .delete_where(|batch| {
+            .delete_where(|batch| -> std::result::Result<BooleanArray, SqlError> {
                 let mut keep: Option<BooleanArray> = None;
                 for p in &predicates {
                     let r = p
@@ -540,36 +540,19 @@ impl TableProvider for StorageTable {
                         .and_then(|a| match a.data_type() {
                             DataType::Boolean => Ok(a.as_boolean().clone()),
                             other => exec_err!("DELETE condition must be boolean, got {other}"),
-                        });
-                    let r = match r {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let msg = e.to_string();
-                            if let Ok(mut slot) = failure.lock() {
-                                *slot = Some(e);
-                            }
-                            return Err(StorageError::Arrow(ArrowError::ComputeError(msg)));
-                        }
-                    };
+                        })?;
                     keep = Some(match keep {
                         None => r,
-                        Some(k) => datafusion::arrow::compute::and(&k, &r)?,
+                        Some(k) => datafusion::arrow::compute::and(&k, &r)
+                            .map_err(DataFusionError::from)?,
                     });
                 }
                 // NULL conditions delete nothing, as in SQL.
                 let all = keep.unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
                 Ok(all.iter().map(|v| Some(v == Some(true))).collect())
             })
-            .await;
-        let deleted = match deleted {
-            Ok(n) => n,
-            Err(e) => {
-                if let Some(f) = failure.lock().ok().and_then(|mut s| s.take()) {
-                    return Err(f);
-                }
-                return Err(storage_err(e));
-            }
-        };
+            .await
+            .map_err(SqlError::into_datafusion)?;
         count_plan(deleted)
     }
 }
@@ -659,7 +642,7 @@ impl DataSink for Sink {
         let written = table.write_fragment(&batch).await.map_err(storage_err)?;
         deeplake_index::unique::commit_append(&mut table, vec![written])
             .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            .map_err(|e| SqlError::from(e).into_datafusion())?;
         Ok(rows)
     }
 }

@@ -54,8 +54,10 @@ impl Index<&str> for Row {
     }
 }
 
+/// A result cell that does not convert: the engine produced a type it
+/// cannot read back, so the fault is ours.
 fn err(e: impl std::fmt::Display) -> SqlError {
-    SqlError::Query(e.to_string())
+    SqlError::internal(e.to_string())
 }
 
 fn floats(a: &ArrayRef) -> Result<Vec<f64>> {

@@ -248,10 +248,11 @@ async fn delete_and_compaction(loc: Location) {
     let deleted = t
         .delete_where(|b| {
             let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
-            Ok(ids
-                .iter()
-                .map(|v| v.map(|x| x % 3 == 0))
-                .collect::<BooleanArray>())
+            Ok::<_, StorageError>(
+                ids.iter()
+                    .map(|v| v.map(|x| x % 3 == 0))
+                    .collect::<BooleanArray>(),
+            )
         })
         .await
         .unwrap();
@@ -712,7 +713,7 @@ async fn indexes_in_the_manifest(loc: Location) {
     assert_eq!(t.unindexed(&idx), vec![4]);
     t.delete_where(|b| {
         let ids = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
-        Ok(ids.iter().map(|v| v.map(|x| x == 10)).collect())
+        Ok::<_, StorageError>(ids.iter().map(|v| v.map(|x| x == 10)).collect())
     })
     .await
     .unwrap();

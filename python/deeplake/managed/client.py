@@ -230,11 +230,14 @@ class Client:
 
     def describe_table(self, table_name: str) -> Dict[str, Dict[str, Any]]:
         """``{column: {"type": spec type, "sql_type": ..., "index": index
-        type or None}}`` in column order."""
+        type or None, "index_params": {...}}}`` in column order. The index's
+        parameters are its knobs as its build kept them: ``dimension`` and,
+        for a vector index, the ``nprobe`` its searches use unless
+        ``SET deeplake.nprobe`` says otherwise."""
         columns, _, _ = self._native.describe_table(table_name)
         return {
-            name: {"type": spec, "sql_type": sql, "index": index}
-            for name, spec, sql, index in columns
+            name: {"type": spec, "sql_type": sql, "index": index, "index_params": params}
+            for name, spec, sql, index, params in columns
         }
 
     def create_index(

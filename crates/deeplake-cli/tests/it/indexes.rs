@@ -302,6 +302,63 @@ fn clustered_index_finds_what_the_exact_scan_finds() {
     assert_eq!(got, exact(&wn, &rows, q, 10, |_| true));
 }
 
+/// A vector index keeps the `nprobe` its build chose for its partition
+/// count (a tenth of them, at least 16), shows it in `describe_table` and
+/// `pg_indexes`, and reaches recall@10 >= 0.95 with it; one given at
+/// creation is kept as given.
+#[test]
+fn a_vector_index_chooses_its_nprobe_from_its_partitions() {
+    const MANY: usize = 30_000;
+    let (wn, _dir, c) = glosses(MANY);
+    c.query(
+        "CREATE INDEX e ON glosses USING deeplake_index (embedding) WITH (index_type = 'clustered_quantized')",
+        &[],
+    )
+    .unwrap();
+    let params = |c: &Client| {
+        let info = c.describe_table("glosses").unwrap();
+        let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
+        emb.index_params.clone()
+    };
+    let partitions = deeplake_index::ivf::default_partitions(MANY);
+    let chosen = partitions.div_ceil(10);
+    assert!(chosen > 16, "{MANY} rows should choose more than the floor");
+    let knobs = params(&c);
+    assert_eq!(knobs.get("nprobe"), Some(&chosen.to_string()), "{knobs:?}");
+    assert_eq!(knobs.get("dimension").map(String::as_str), Some("384"));
+    let def = c.query("SELECT indexdef FROM pg_indexes", &[]).unwrap();
+    assert!(
+        format!("{:?}", def[0].values()[0]).contains(&format!("nprobe = '{chosen}'")),
+        "{def:?}"
+    );
+    let all: Vec<usize> = (0..MANY).collect();
+    let queries: Vec<&[f32]> = (0..QUERIES)
+        .map(|i| wn.embedding(MANY + 100 + i * 37))
+        .collect();
+    let mut found = 0;
+    for q in &queries {
+        found += recall(&top(&c, TOP10, q), &exact(&wn, &all, q, 10, |_| true));
+    }
+    assert!(
+        found * 100 >= queries.len() * 10 * 95,
+        "recall@10 {found}/{}",
+        queries.len() * 10
+    );
+
+    ingest(&c, "small", columns(&wn, 0..2000), Mode::Create);
+    c.query(
+        "CREATE INDEX s ON small USING deeplake_index (embedding) WITH (index_type = 'clustered', nprobe = 7)",
+        &[],
+    )
+    .unwrap();
+    let info = c.describe_table("small").unwrap();
+    let emb = info.columns.iter().find(|c| c.name == "embedding").unwrap();
+    assert_eq!(
+        emb.index_params.get("nprobe").map(String::as_str),
+        Some("7")
+    );
+}
+
 #[test]
 fn index_statements_check_what_they_are_given() {
     let wn = load_full().unwrap();

@@ -314,7 +314,7 @@ fn rest_api_paths_bodies_and_statuses() {
     assert_eq!(r.status, 400);
     assert!(error_of(&r).starts_with("Query failed: "), "{}", r.body);
     let r = q("SELECT * FROM missing_table", json!([]));
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 404);
     let r = http.post(
         &server.url("/workspaces/ws1/tables/query"),
         tok,
@@ -387,6 +387,103 @@ fn rest_api_paths_bodies_and_statuses() {
 }
 
 /// A token with a chosen header and payload, signed (or not) as given.
+/// Each kind of statement failure answers with its own status, chosen
+/// from the engine's error kind, and the engine's message in the body.
+#[test]
+fn statement_failures_answer_with_their_kinds_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let http = Http::new();
+    let t = token(&["--org", "acme", "--user", "alice"]);
+    let tok = Some(t.as_str());
+    let q = |body: Value| http.post(&server.url("/workspaces/ws1/tables/query"), tok, body);
+    let sql = |text: &str| q(json!({ "query": text }));
+    for table in ["docs", "big"] {
+        let create = json!({"table_name": table, "table_schema": {"id": "BIGINT"}});
+        let r = http.post(&server.url("/workspaces/ws1/tables"), tok, create);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let thousand: Vec<String> = (0..1000).map(|i| format!("({i})")).collect();
+    let fill = format!("INSERT INTO big (id) VALUES {}", thousand.join(", "));
+    for text in [
+        fill.as_str(),
+        "INSERT INTO docs (id) VALUES (1), (2), (3)",
+        "CREATE INDEX docs_id ON docs USING deeplake_index (id) WITH (index_type = 'unique')",
+    ] {
+        let r = sql(text);
+        assert_eq!(r.status, 200, "{text}: {}", r.body);
+    }
+    let cases = [
+        ("SELEC 1", 400, "syntax error"),
+        ("SELECT id / 0 FROM docs", 400, "Divide by zero"),
+        (
+            "SELECT * FROM missing",
+            404,
+            "relation \"missing\" does not exist",
+        ),
+        (
+            "CREATE INDEX m ON missing USING deeplake_index (id)",
+            404,
+            "relation \"missing\" does not exist",
+        ),
+        (
+            "INSERT INTO docs (id) VALUES (9), (2)",
+            409,
+            "duplicate key value violates unique constraint \"docs_id\"",
+        ),
+        ("COPY docs TO '/tmp/out.csv'", 422, "COPY is not supported"),
+    ];
+    for (text, status, words) in cases {
+        let r = sql(text);
+        assert_eq!(r.status, status, "{text}: {}", r.body);
+        let e = error_of(&r);
+        assert!(
+            e.starts_with("Query failed: ") && e.contains(words),
+            "{text}: {e}"
+        );
+    }
+    let r = sql("SELECT count(*) AS n FROM docs");
+    assert_eq!(
+        r.body["rows"],
+        json!([[3]]),
+        "the refused INSERT wrote nothing"
+    );
+
+    // A statement past its budget (a billion-row cross join) is a 408 in
+    // PostgreSQL's words.
+    let r = q(json!({
+        "query": "SELECT count(*) FROM big a, big b, big c",
+        "timeout_ms": 200,
+    }));
+    assert_eq!(r.status, 408, "{}", r.body);
+    assert!(error_of(&r).contains("statement timeout"), "{}", r.body);
+
+    // Storage that fails under a statement is the server's fault (5xx),
+    // never the caller's (4xx): here a table whose data files are gone
+    // before anything read them.
+    let create = json!({"table_name": "lost", "table_schema": {"id": "BIGINT"}});
+    assert_eq!(
+        http.post(&server.url("/workspaces/ws1/tables"), tok, create)
+            .status,
+        201
+    );
+    assert_eq!(sql("INSERT INTO lost (id) VALUES (1)").status, 200);
+    let data = std::fs::read_dir(
+        dir.path()
+            .join("acme")
+            .join("ws1")
+            .join("lost")
+            .join("data"),
+    )
+    .unwrap();
+    for f in data {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let r = sql("SELECT sum(id) FROM lost");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(error_of(&r).starts_with("Query failed: "), "{}", r.body);
+}
+
 fn raw_token(header: Value, payload: Value, signature: &str) -> String {
     let h = URL_SAFE_NO_PAD.encode(header.to_string());
     let p = URL_SAFE_NO_PAD.encode(payload.to_string());
@@ -516,20 +613,26 @@ fn tokens_tenancy_and_names_are_checked() {
     );
     assert_eq!(r.status, 400);
     // SQL that names other workspaces, other orgs or files.
-    for sql in [
-        "SELECT * FROM shared.secret",
-        "SELECT * FROM beta.shared.secret",
-        "SELECT * FROM \"../../beta/shared/secret\"",
-        "SELECT * FROM '/etc/passwd'",
-        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
-        "COPY (SELECT 1) TO '/tmp/x.csv'",
+    // Other schemas and catalogs do not resolve (400); names that would be
+    // paths are tables that do not exist (404); statements that reach
+    // files are not offered (422).
+    for (sql, status) in [
+        ("SELECT * FROM shared.secret", 400),
+        ("SELECT * FROM beta.shared.secret", 400),
+        ("SELECT * FROM \"../../beta/shared/secret\"", 404),
+        ("SELECT * FROM '/etc/passwd'", 404),
+        (
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+            422,
+        ),
+        ("COPY (SELECT 1) TO '/tmp/x.csv'", 422),
     ] {
         let r = http.post(
             &server.url("/workspaces/mine/tables/query"),
             Some(&acme),
             json!({"query": sql}),
         );
-        assert_eq!(r.status, 400, "{sql}: {}", r.body);
+        assert_eq!(r.status, status, "{sql}: {}", r.body);
         assert!(!String::from_utf8_lossy(&r.bytes).contains("beta only"));
     }
     assert!(!dir.path().join("acme").join("beta").exists());

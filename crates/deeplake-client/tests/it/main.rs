@@ -4,6 +4,7 @@
 
 mod client;
 mod common;
+mod error_kinds;
 mod example;
 mod files;
 mod formats;

@@ -92,15 +92,21 @@ pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
     }
 }
 
-/// Opens and maps a local data file.
+/// Opens and maps a local data file. A file the manifest names that is
+/// gone is a damaged table; any other failure is the disk's.
 fn map_file(path: std::path::PathBuf) -> Result<Arc<memmap2::Mmap>> {
-    let file = std::fs::File::open(&path)
-        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::Corrupt(format!("{}: {e}", path.display())),
+        _ => StorageError::Io {
+            path: path.display().to_string(),
+            source: e,
+        },
+    };
+    let file = std::fs::File::open(&path).map_err(io)?;
     // SAFETY: bytes of a data file never change once written (files only
     // grow by appends past every committed fragment, see `datafile`), so the
     // mapping never sees a write.
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     Ok(Arc::new(map))
 }
 

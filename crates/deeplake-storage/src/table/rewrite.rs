@@ -30,9 +30,12 @@ impl Table {
     ///
     /// The predicate sees each fragment's live rows (all columns). A
     /// concurrent commit touching the same fragments makes it start over.
-    pub async fn delete_where<P>(&mut self, predicate: P) -> Result<u64>
+    /// The predicate's errors are the caller's type (a query engine's),
+    /// returned as they were raised.
+    pub async fn delete_where<P, E>(&mut self, predicate: P) -> Result<u64, E>
     where
-        P: Fn(&RecordBatch) -> Result<BooleanArray>,
+        P: Fn(&RecordBatch) -> Result<BooleanArray, E>,
+        E: From<StorageError>,
     {
         loop {
             self.refresh().await?;
@@ -44,7 +47,8 @@ impl Table {
                 if mask.len() != batch.num_rows() {
                     return Err(StorageError::Corrupt(
                         "predicate returned the wrong length".into(),
-                    ));
+                    )
+                    .into());
                 }
                 let hits: Vec<u64> = (0..mask.len())
                     .filter(|&k| mask.is_valid(k) && mask.value(k))
