@@ -285,16 +285,15 @@ impl Workspace {
             .fields()
             .iter()
             .map(|f| {
+                let index = index_of(f.name());
                 let ty = SpecType::of_field(f)
                     .map_err(|e| ClientError::table(e.to_string()).with_kind(ErrorKind::Corrupt))?;
                 Ok(ColumnInfo {
                     name: f.name().clone(),
                     spec_type: ty.name(),
                     sql_type: ty.sql_name(),
-                    index: index_of(f.name()).map(|i| (i.name.clone(), i.index_type.clone())),
-                    index_params: index_of(f.name())
-                        .map(|i| i.params.clone())
-                        .unwrap_or_default(),
+                    index: index.map(|i| (i.name.clone(), i.index_type.clone())),
+                    index_params: index.map(|i| i.params.clone()).unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -126,21 +126,19 @@ fn storage_failures_are_io_and_corrupt_not_bad_input() {
             .unwrap();
     }
     let sum = |t: &str| failure(&c, &format!("SELECT sum(id) FROM {t}"));
+    let expect = |e: ClientError, kind: ErrorKind, start: &str| {
+        assert_eq!((e.class(), e.kind()), ("TableError", kind), "{e:?}");
+        assert!(e.message().starts_with(start), "{e:?}");
+    };
 
     // A data file the manifest names that is not there: a damaged table.
     for f in files_under(&table_dir(dir.path(), "gone").join("data")) {
         std::fs::remove_file(f).unwrap();
     }
-    let e = sum("gone");
-    assert_eq!(
-        (e.class(), e.kind()),
-        ("TableError", ErrorKind::Corrupt),
-        "{e:?}"
-    );
-    assert!(
-        e.message()
-            .starts_with("Query failed: Corrupt table data: "),
-        "{e:?}"
+    expect(
+        sum("gone"),
+        ErrorKind::Corrupt,
+        "Query failed: Corrupt table data: ",
     );
 
     // One that is there and cannot be read (a directory in its place).
@@ -148,26 +146,15 @@ fn storage_failures_are_io_and_corrupt_not_bad_input() {
         std::fs::remove_file(&f).unwrap();
         std::fs::create_dir(&f).unwrap();
     }
-    let e = sum("unreadable");
-    assert_eq!(
-        (e.class(), e.kind()),
-        ("TableError", ErrorKind::Io),
-        "{e:?}"
-    );
-    assert!(
-        e.message()
-            .starts_with("Query failed: Storage I/O failed: "),
-        "{e:?}"
+    expect(
+        sum("unreadable"),
+        ErrorKind::Io,
+        "Query failed: Storage I/O failed: ",
     );
 
     // Manifests that do not parse.
     for f in files_under(&table_dir(dir.path(), "garbled").join("_versions")) {
         std::fs::write(f, b"{ not json").unwrap();
     }
-    let e = sum("garbled");
-    assert_eq!(
-        (e.class(), e.kind()),
-        ("TableError", ErrorKind::Corrupt),
-        "{e:?}"
-    );
+    expect(sum("garbled"), ErrorKind::Corrupt, "Query failed: ");
 }
