@@ -5,22 +5,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use deeplake_sql::Engine;
 use deeplake_storage::{Location, Table};
 
 use crate::dataset::Dataset;
 use crate::error::{ClientError, ErrorKind, Result};
-use crate::ingest::{parse_schema, prepare, Mode};
+use crate::ingest::{batch_columns, parse_schema, prepare, Against, Mode};
 use crate::remote::Remote;
 use crate::runtime::{block, Io};
+use crate::sink::Progress;
 use crate::sink::{schema_of, RemoteWriter, Sink};
 use crate::token::org_of;
 use crate::workspace::{check_table_name, ingest_failure, TableInfo, Workspace};
-use crate::writer::{Progress, WriteOptions};
 use deeplake_ingest::{Cancel, FileOptions};
-use deeplake_types::Column;
-use deeplake_types::SpecType;
+use deeplake_storage::WriteOptions;
+use deeplake_types::{Column, SpecType};
 
 /// Org used when no token is given in embedded mode.
 pub const LOCAL_ORG: &str = "local";
@@ -40,6 +43,28 @@ pub struct IngestOptions<'a> {
     /// (and kills a program running for a file); the call then fails with
     /// kind `Cancelled`, a table it created dropped as on any failure.
     pub cancel: Cancel,
+    /// Indexes to create once the rows are in (their types checked before
+    /// anything is written), as `create_index` creates them.
+    pub index: Vec<IndexSpec>,
+}
+
+/// One index an ingest creates: on `column`, of `index_type` (else the
+/// column type's default), with the vectors' `dimension` where needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub column: String,
+    pub index_type: Option<String>,
+    pub dimension: Option<usize>,
+}
+
+impl IndexSpec {
+    /// The column type's default index on `column`.
+    pub fn on(column: &str) -> IndexSpec {
+        IndexSpec {
+            column: column.to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// What `ingest` returns (the spec's `{table_name, row_count, dataset_path}`).
@@ -67,20 +92,60 @@ pub struct Client {
     pub(crate) rt: Arc<Io>,
 }
 
-/// A table opened for an ingest's rows.
-pub(crate) struct Opened<'p> {
+/// One ingest's way into a table, whatever its source (columns, files,
+/// a format): the table opened for it (created at the first batch's
+/// schema when missing), every batch typed to what the table takes, and
+/// its end: the result, or the error with a table this call created
+/// dropped again.
+pub(crate) struct Ingesting<'p> {
+    table: String,
     /// This call creates the table (and drops it on failure).
-    pub created: bool,
-    /// The schema rows must have: the table's own when appending.
-    pub write_schema: SchemaRef,
-    pub sink: Sink<'p>,
+    created: bool,
+    /// The schema rows must have: the table's own when appending, else
+    /// the first batch's.
+    write_schema: SchemaRef,
+    /// The write appends to a table that existed before it.
+    appending: bool,
+    sink: Sink<'p>,
 }
 
-impl Opened<'_> {
-    /// The sink stops at its next slice once `cancel` is raised.
-    pub fn cancelled_by(mut self, cancel: &Cancel) -> Self {
-        self.sink.set_cancel(cancel.clone());
-        self
+impl Ingesting<'_> {
+    /// What batches are checked against, for the wording of a mismatch.
+    fn against(&self) -> Against<'_> {
+        match self.appending {
+            true => Against::Table(&self.write_schema),
+            false => Against::FirstBatch(&self.write_schema),
+        }
+    }
+
+    /// Pushes a typed batch, typed again to the write's schema when its
+    /// own differs (an append, or a table another writer created first).
+    pub fn push_batch(&mut self, rt: &Io, batch: RecordBatch) -> Result<()> {
+        let batch = match batch.schema() == self.write_schema {
+            true => batch,
+            false => prepare(
+                batch_columns(&batch),
+                &HashMap::new(),
+                self.against(),
+                &self.table,
+            )?,
+        };
+        block(rt, self.sink.push(&batch))
+    }
+
+    /// Types raw columns to the write's schema and pushes them.
+    pub fn push_columns(
+        &mut self,
+        rt: &Io,
+        columns: Vec<(String, Column)>,
+        hints: &HashMap<String, SpecType>,
+    ) -> Result<()> {
+        let batch = prepare(columns, hints, self.against(), &self.table)?;
+        block(rt, self.sink.push(&batch))
+    }
+
+    pub fn set_total(&mut self, total: i64) {
+        self.sink.set_total(total);
     }
 }
 
@@ -314,8 +379,11 @@ impl Client {
         }
     }
 
-    /// Opens (or, at the first write, creates) `table` for rows of `schema`.
-    pub(crate) fn open_sink<'p>(
+    /// Starts an ingest into `table` (created at the first write, with
+    /// `schema`, when missing) that stops at its next slice once `cancel`
+    /// is raised.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_ingest<'p>(
         &self,
         table: &str,
         mode: Mode,
@@ -323,15 +391,18 @@ impl Client {
         write: WriteOptions,
         total: i64,
         progress: Option<Progress<'p>>,
-    ) -> Result<Opened<'p>> {
-        match &self.backend {
+        cancel: &Cancel,
+    ) -> Result<Ingesting<'p>> {
+        let mut ingesting = match &self.backend {
             Backend::Embedded(ws) => {
                 let target = block(&self.rt, ws.open_for_write(table, mode, schema))?;
-                Ok(Opened {
+                Ingesting {
+                    table: table.to_string(),
                     created: target.created,
                     write_schema: target.write_schema(schema),
+                    appending: target.append,
                     sink: Sink::Local(target.writer(schema, write, total, progress)?),
-                })
+                }
             }
             Backend::Remote(r) => {
                 let info = block(&self.rt, r.describe(table))?;
@@ -342,13 +413,17 @@ impl Client {
                     (None, _) => (true, Mode::Create, schema.clone()),
                 };
                 let w = RemoteWriter::new(r, table, first_mode, write, total, progress)?;
-                Ok(Opened {
+                Ingesting {
+                    table: table.to_string(),
                     created,
+                    appending: first_mode == Mode::Append,
                     write_schema,
                     sink: Sink::Remote(w),
-                })
+                }
             }
-        }
+        };
+        ingesting.sink.set_cancel(cancel.clone());
+        Ok(ingesting)
     }
 
     /// Ingests equal-length columns into `table`.
@@ -359,7 +434,7 @@ impl Client {
         &self,
         table: &str,
         data: Vec<(String, Column)>,
-        mut opts: IngestOptions<'_>,
+        opts: IngestOptions<'_>,
     ) -> Result<IngestResult> {
         Self::check_table_name(table)?;
         if let Some(hf) = crate::sources::huggingface_request(&data)? {
@@ -373,6 +448,42 @@ impl Client {
                 opts,
             );
         }
+        self.then_indexed(table, opts, |c, opts| c.ingest_columns(table, data, opts))
+    }
+
+    /// Runs an ingest, then creates the indexes its options ask for; the
+    /// index types are checked before anything is written.
+    pub(crate) fn then_indexed<'p>(
+        &self,
+        table: &str,
+        mut opts: IngestOptions<'p>,
+        ingest: impl FnOnce(&Client, IngestOptions<'p>) -> Result<IngestResult>,
+    ) -> Result<IngestResult> {
+        let specs = std::mem::take(&mut opts.index);
+        for spec in &specs {
+            if let Some(t) = &spec.index_type {
+                crate::indexes::canonical_index_type(t)?;
+            }
+        }
+        let result = ingest(self, opts)?;
+        for spec in &specs {
+            self.create_index(
+                table,
+                &spec.column,
+                spec.index_type.as_deref(),
+                spec.dimension,
+            )?;
+        }
+        Ok(result)
+    }
+
+    /// Column ingest (FILE columns through the file pipeline).
+    fn ingest_columns(
+        &self,
+        table: &str,
+        data: Vec<(String, Column)>,
+        mut opts: IngestOptions<'_>,
+    ) -> Result<IngestResult> {
         let hints = parse_schema(&opts.schema)?;
         opts.write.validate()?;
         if hints.values().any(|t| *t == SpecType::File) {
@@ -388,31 +499,21 @@ impl Client {
             (true, Mode::Append) => Some(self.existing_schema(table)?),
             _ => None,
         };
-        let mut batch = prepare(data, &hints, existing.as_deref(), table)?;
+        let against = existing.as_deref().map_or(Against::Nothing, Against::Table);
+        let batch = prepare(data, &hints, against, table)?;
         let rows = batch.num_rows() as i64;
         let progress = opts.on_progress.take();
-        let mut opened = self
-            .open_sink(
-                table,
-                opts.mode,
-                &batch.schema(),
-                opts.write,
-                rows,
-                progress,
-            )?
-            .cancelled_by(&opts.cancel);
-        let pushed = (|| {
-            if opened.write_schema != batch.schema() {
-                batch = prepare(
-                    batch_columns(&batch),
-                    &Default::default(),
-                    Some(&opened.write_schema),
-                    table,
-                )?;
-            }
-            block(&self.rt, opened.sink.push(&batch))
-        })();
-        self.conclude(table, opened.created, opened.sink, pushed, 0)
+        let mut ingesting = self.start_ingest(
+            table,
+            opts.mode,
+            &batch.schema(),
+            opts.write,
+            rows,
+            progress,
+            &opts.cancel,
+        )?;
+        let pushed = ingesting.push_batch(&self.rt, batch);
+        self.conclude(ingesting, pushed, 0)
     }
 
     /// What an ingest returns.
@@ -425,17 +526,22 @@ impl Client {
         }
     }
 
-    /// The end of every ingest once its rows were pushed into `sink`: the
+    /// The end of every ingest once its rows were pushed (`pushed`): the
     /// result, or the error with the table dropped again if this call
     /// created it.
     pub(crate) fn conclude(
         &self,
-        table: &str,
-        created: bool,
-        sink: Sink<'_>,
+        ingesting: Ingesting<'_>,
         pushed: Result<()>,
         skipped: u64,
     ) -> Result<IngestResult> {
+        let Ingesting {
+            table,
+            created,
+            sink,
+            ..
+        } = ingesting;
+        let table = table.as_str();
         let written = block(&self.rt, sink.end(pushed));
         let n = match &self.backend {
             Backend::Embedded(ws) => block(&self.rt, ws.conclude(table, created, written))?,
@@ -458,17 +564,6 @@ impl Client {
         };
         Ok(self.result(table, n, skipped))
     }
-}
-
-/// A typed batch back as Arrow columns, to retype against another schema.
-pub(crate) fn batch_columns(batch: &arrow_array::RecordBatch) -> Vec<(String, Column)> {
-    batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| (f.name().clone(), Column::Arrow(a.clone())))
-        .collect()
 }
 
 /// The table opened on the storage a server names, when this process can

@@ -73,21 +73,14 @@ impl Dataset {
     /// fragments with deleted rows into fragments of `target_rows` rows, as a
     /// new version; returns how many fragments were replaced. Scans of a
     /// compacted table read fewer, larger files. The new fragments are
-    /// then indexed (best effort: rows no index covers are searched
-    /// exactly until a later catch-up).
+    /// then indexed as after any write (best effort: rows no index covers
+    /// are searched exactly until a later catch-up).
     pub fn compact(&mut self, target_rows: usize) -> Result<usize> {
         let table = &mut self.table;
         Ok(block(&self.rt, async move {
             let replaced = table.compact(target_rows).await?;
-            if replaced > 0 && !table.indexes().is_empty() {
-                if let Err(e) = deeplake_index::build::catch_up(table).await {
-                    tracing::warn!(
-                        table = table.name(),
-                        version = table.version(),
-                        error = %e,
-                        "index catch-up after compaction failed: the new fragments are searched exactly until a later one"
-                    );
-                }
+            if replaced > 0 {
+                deeplake_storage::upkeep::catch_up(table, 1).await;
             }
             Ok::<_, deeplake_storage::StorageError>(replaced)
         })?)

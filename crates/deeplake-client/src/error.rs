@@ -237,6 +237,18 @@ impl ClientError {
 /// Storage failures surface as table errors: they concern a table's state.
 impl From<StorageError> for ClientError {
     fn from(e: StorageError) -> Self {
+        let e = match e {
+            // A progress callback's own error, back as it was raised.
+            StorageError::Stopped(stop) => {
+                return match stop.downcast::<ClientError>() {
+                    Ok(e) => *e,
+                    Err(other) => ClientError::ingest(other.to_string()),
+                }
+            }
+            StorageError::Cancelled => return ClientError::ingest_cancelled(),
+            StorageError::BadInput(m) => return ClientError::ingest(m),
+            e => e,
+        };
         let kind = match &e {
             StorageError::TableNotFound(_)
             | StorageError::VersionNotFound { .. }
@@ -244,15 +256,19 @@ impl From<StorageError> for ClientError {
             StorageError::TableExists(_)
             | StorageError::Conflict(_)
             | StorageError::IndexExists(_)
-            | StorageError::IndexConflict(_) => ErrorKind::Conflict,
+            | StorageError::IndexConflict(_)
+            | StorageError::Constraint(_) => ErrorKind::Conflict,
             StorageError::Corrupt(_) => ErrorKind::Corrupt,
             StorageError::SchemaMismatch(_) | StorageError::RowOutOfRange { .. } => {
                 ErrorKind::BadInput
             }
             StorageError::Store(_) | StorageError::Io { .. } => ErrorKind::Io,
-            StorageError::Arrow(_) | StorageError::Json(_) | StorageError::BadLocation(_) => {
-                ErrorKind::Internal
-            }
+            StorageError::Arrow(_)
+            | StorageError::Json(_)
+            | StorageError::BadLocation(_)
+            | StorageError::Cancelled
+            | StorageError::Stopped(_)
+            | StorageError::BadInput(_) => ErrorKind::Internal,
         };
         ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)
     }
@@ -284,6 +300,7 @@ impl From<SqlError> for ClientError {
             SqlErrorKind::Unsupported => ErrorKind::Unsupported,
             SqlErrorKind::Io => ErrorKind::Io,
             SqlErrorKind::Corrupt => ErrorKind::Corrupt,
+            SqlErrorKind::Timeout => ErrorKind::Timeout,
             SqlErrorKind::Internal => ErrorKind::Internal,
         };
         ClientError::new(ErrorClass::Table, kind, e.to_string()).with_source(e)

@@ -51,16 +51,67 @@ pub fn parse_schema(schema: &[(String, String)]) -> Result<HashMap<String, SpecT
     Ok(out)
 }
 
+/// What a write's rows are typed against.
+#[derive(Debug, Clone, Copy)]
+pub enum Against<'a> {
+    /// Nothing: the rows' own (or hinted) types make the schema.
+    Nothing,
+    /// The table appended to: its columns and types.
+    Table(&'a Schema),
+    /// The first batch of the same write, which later batches must match.
+    FirstBatch(&'a Schema),
+}
+
+impl<'a> Against<'a> {
+    fn schema(self) -> Option<&'a Schema> {
+        match self {
+            Against::Nothing => None,
+            Against::Table(s) | Against::FirstBatch(s) => Some(s),
+        }
+    }
+
+    /// What the rows were checked against, as messages name it.
+    fn place(self) -> &'static str {
+        match self {
+            Against::FirstBatch(_) => "the first batch",
+            _ => "the table",
+        }
+    }
+
+    /// A mismatch worded for what the rows were checked against.
+    fn mismatch(self, table: &str, why: &str) -> ClientError {
+        match self {
+            Against::FirstBatch(_) => {
+                ClientError::ingest(format!("A batch does not match the first batch: {why}"))
+            }
+            _ => ClientError::table(format!("Cannot append to table '{table}': {why}")),
+        }
+    }
+}
+
+/// A typed batch back as Arrow columns, to type against another schema.
+pub fn batch_columns(batch: &RecordBatch) -> Vec<(String, Column)> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, a)| (f.name().clone(), Column::Arrow(a.clone())))
+        .collect()
+}
+
 /// Checks and types all columns into one batch.
 ///
-/// With `existing` (an append), columns take the table's types, missing
-/// columns become nulls, and unknown columns are refused.
+/// Against a schema (an append, or a later batch of one write), columns
+/// take its types, missing columns become nulls, and unknown columns are
+/// refused, each worded for what the rows were checked against.
 pub fn prepare(
     data: Vec<(String, Column)>,
     hints: &HashMap<String, SpecType>,
-    existing: Option<&Schema>,
+    against: Against<'_>,
     table: &str,
 ) -> Result<RecordBatch> {
+    let existing = against.schema();
     if data.is_empty() {
         return Err(ClientError::ingest("data must not be empty."));
     }
@@ -99,11 +150,16 @@ pub fn prepare(
         let table_type = match existing {
             Some(schema) => {
                 let field = schema.field_with_name(&name).map_err(|_| {
-                    let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    ClientError::table(format!(
-                        "Cannot append to table '{table}': column '{name}' is not in the table (its columns: {}).",
-                        cols.join(", ")
-                    ))
+                    let cols: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    against.mismatch(
+                        table,
+                        &format!(
+                            "column '{name}' is not in {} (its columns: {}).",
+                            against.place(),
+                            cols.join(", ")
+                        ),
+                    )
                 })?;
                 Some(SpecType::of_field(field).map_err(|e| ClientError::table(e.to_string()))?)
             }
@@ -117,23 +173,29 @@ pub fn prepare(
                 (t, h) => t == h,
             };
             if !fits {
-                return Err(ClientError::table(format!(
-                    "Cannot append to table '{table}': column '{name}' is {t} in the table, the schema says {h}."
-                )));
+                return Err(against.mismatch(
+                    table,
+                    &format!(
+                        "column '{name}' is {t} in {}, the schema says {h}.",
+                        against.place()
+                    ),
+                ));
             }
         }
         let (ty, array) = type_column(&name, col, table_type.or_else(|| hints.get(&name).copied()))
             .map_err(|e| match existing {
-                Some(_) => {
-                    ClientError::table(format!("Cannot append to table '{table}': {}", e.message()))
-                }
+                Some(_) => against.mismatch(table, e.message()),
                 None => e,
             })?;
         if let Some(t) = table_type {
             if t != ty {
-                return Err(ClientError::table(format!(
-                    "Cannot append to table '{table}': column '{name}' is {t} in the table, the data is {ty}."
-                )));
+                return Err(against.mismatch(
+                    table,
+                    &format!(
+                        "column '{name}' is {t} in {}, the data is {ty}.",
+                        against.place()
+                    ),
+                ));
             }
         }
         order.push(name.clone());

@@ -24,9 +24,8 @@ mod sink;
 mod sources;
 mod token;
 mod workspace;
-mod writer;
 
-pub use client::{Client, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
+pub use client::{Client, IndexSpec, IngestOptions, IngestResult, DEFAULT_WORKSPACE, LOCAL_ORG};
 pub use dataset::{Batches, Dataset, Scan};
 /// The error a `Format` returns; it reaches the caller as `ClientError::Ingest`.
 pub use deeplake_ingest::IngestError as FormatError;
@@ -36,11 +35,12 @@ pub use deeplake_ingest::{
 };
 pub use deeplake_sql::{QueryOutput, Row};
 pub use deeplake_storage::MAX_NAME_LEN;
+pub use deeplake_storage::{TableWriter, WriteOptions};
 pub use deeplake_types::Column;
 pub use deeplake_types::{SpecType, Value};
 pub use error::{ClientError, ErrorClass, ErrorKind, Result};
 pub use indexes::canonical_index_type;
 pub use ingest::Mode;
 pub use query::TableQuery;
+pub use sink::Progress;
 pub use workspace::{check_name, check_table_name, ColumnInfo, TableInfo, Target, Workspace};
-pub use writer::{Progress, TableWriter, WriteOptions};

@@ -1,15 +1,14 @@
 //! SQL from the client: `query(sql, params)` and the fluent
 //! `table(t).select(..).where_(..).order_by(..).limit(..).execute()`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use deeplake_sql::{rows, QueryOutput, Row, Select, SqlError};
+use deeplake_sql::{rows, Deadline, QueryOutput, Row, Select, SqlError};
 use deeplake_types::Value;
 
 use crate::client::{Backend, Client};
 use crate::error::{ClientError, ErrorKind, Result};
 use crate::runtime::{block, cancelled, run_stoppable, Stopped};
-use crate::workspace::statement_timeout;
 use crate::Cancel;
 
 impl Client {
@@ -80,13 +79,18 @@ impl Client {
                 })
             }
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // One deadline: the engine stops the statement at it, and this
+        // thread stops waiting at it even while every worker computes.
+        let deadline = timeout.map(Deadline::after);
         let (sql, params) = (sql.to_string(), params.to_vec());
-        let statement = async move { ws.query(&sql, &params, None).await };
-        match run_stoppable(&self.rt, statement, deadline, cancel) {
+        let statement = async move { ws.query(&sql, &params, deadline).await };
+        match run_stoppable(&self.rt, statement, deadline.map(|d| d.at), cancel) {
             Ok(out) => out,
             Err(Stopped::Cancelled) => Err(ClientError::query_cancelled()),
-            Err(Stopped::Deadline) => Err(statement_timeout(timeout.unwrap_or_default())),
+            Err(Stopped::Deadline) => {
+                let d = deadline.unwrap_or_else(|| Deadline::after(Duration::ZERO));
+                Err(d.error().into())
+            }
             Err(Stopped::Lost) => Err(ClientError::table(
                 "Query failed: the statement stopped without a result",
             )

@@ -13,12 +13,25 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 
 use deeplake_ingest::Cancel;
+use deeplake_storage::{Cadence, TableWriter, WriteOptions};
 
 use crate::error::{ClientError, Result};
 use crate::ingest::Mode;
 use crate::remote::{Remote, Upload};
 use crate::workspace::TableInfo;
-use crate::writer::{Cadence, Progress, TableWriter, WriteOptions};
+
+/// Progress callback: `(rows_written, total)`, total `-1` when unknown. An
+/// error it returns stops the ingest (a Python callback that raised, say)
+/// and is the ingest's error.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) -> Result<()> + Send);
+
+/// The callback as storage's writer calls it; its error comes back whole
+/// (see `From<StorageError> for ClientError`).
+pub(crate) fn writer_progress(p: Option<Progress<'_>>) -> Option<deeplake_storage::Progress<'_>> {
+    p.map(|p| -> deeplake_storage::Progress<'_> {
+        Box::new(move |done, total| p(done, total).map_err(|e| e.into()))
+    })
+}
 
 pub enum Sink<'p> {
     Local(TableWriter<'p>),
@@ -28,16 +41,17 @@ pub enum Sink<'p> {
 impl Sink<'_> {
     pub async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            Sink::Local(w) => w.push(batch).await,
+            Sink::Local(w) => Ok(w.push(batch).await?),
             Sink::Remote(w) => w.push(batch).await,
         }
     }
 
     /// Stops the ingest at its next slice once `cancel` is raised.
     pub fn set_cancel(&mut self, cancel: Cancel) {
+        let asked: deeplake_storage::Cancelled = Arc::new(move || cancel.is_cancelled());
         match self {
-            Sink::Local(w) => w.cadence.cancel = cancel,
-            Sink::Remote(w) => w.cadence.cancel = cancel,
+            Sink::Local(w) => w.cadence.cancel = Some(asked),
+            Sink::Remote(w) => w.cadence.cancel = Some(asked),
         }
     }
 
@@ -54,7 +68,7 @@ impl Sink<'_> {
     /// table no longer changes for this ingest once this returns.
     pub async fn end(self, pushed: Result<()>) -> Result<u64> {
         match (self, pushed) {
-            (Sink::Local(w), Ok(())) => w.finish().await,
+            (Sink::Local(w), Ok(())) => Ok(w.finish().await?),
             (Sink::Remote(w), Ok(())) => w.finish().await,
             (Sink::Local(_), Err(e)) => Err(e),
             (Sink::Remote(w), Err(e)) => {
@@ -81,7 +95,7 @@ impl<'p> RemoteWriter<'p> {
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
-        let cadence = Cadence::new(opts, total, progress)?;
+        let cadence = Cadence::new(opts, total, writer_progress(progress))?;
         Ok(RemoteWriter {
             upload: remote.upload(table, mode, opts.commit_every),
             cadence,

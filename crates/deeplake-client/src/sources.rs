@@ -11,10 +11,9 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 use deeplake_ingest::{FileBatch, FileInput, Format, HfEnv, HuggingFace};
 use deeplake_types::{Column, SpecType, Value};
 
-use crate::client::{batch_columns, Client, IngestOptions, IngestResult};
-use crate::error::{ClientError, ErrorClass, Result};
-use crate::ingest::{parse_schema, prepare};
-use crate::runtime::block;
+use crate::client::{Client, IngestOptions, IngestResult};
+use crate::error::{ClientError, Result};
+use crate::ingest::{parse_schema, prepare, Against};
 
 impl Client {
     /// Ingests the files named by FILE columns; other columns are carried
@@ -63,7 +62,7 @@ impl Client {
         hints.retain(|_, t| *t != SpecType::File);
         let carried = match carried.is_empty() {
             true => None,
-            false => Some(prepare(carried, &hints, None, table)?),
+            false => Some(prepare(carried, &hints, Against::Nothing, table)?),
         };
         let mut files = opts.files.clone();
         files.tools = files.tools.with_cancel(opts.cancel.clone());
@@ -83,27 +82,21 @@ impl Client {
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let progress = opts.on_progress.take();
         let total = plan.expected_rows() as i64;
-        let opened = self
-            .open_sink(table, opts.mode, &schema, opts.write, total, progress)?
-            .cancelled_by(&opts.cancel);
-        let created = opened.created;
-        let write_schema = opened.write_schema;
-        let mut w = opened.sink;
-        let appending = write_schema != schema;
+        let mut ingesting = self.start_ingest(
+            table,
+            opts.mode,
+            &schema,
+            opts.write,
+            total,
+            progress,
+            &opts.cancel,
+        )?;
         let pushed = plan.run(|fb: FileBatch| -> Result<()> {
-            w.set_total(fb.total as i64);
-            let mut batch = with_carried(fb, carried.as_ref(), &schema)?;
-            if appending {
-                batch = prepare(
-                    batch_columns(&batch),
-                    &HashMap::new(),
-                    Some(&write_schema),
-                    table,
-                )?;
-            }
-            block(&self.rt, w.push(&batch))
+            ingesting.set_total(fb.total as i64);
+            let batch = with_carried(fb, carried.as_ref(), &schema)?;
+            ingesting.push_batch(&self.rt, batch)
         });
-        self.conclude(table, created, w, pushed, 0)
+        self.conclude(ingesting, pushed, 0)
     }
 
     /// Ingests a Hugging Face dataset's `split` (default `train`), found as
@@ -129,9 +122,18 @@ impl Client {
         &self,
         table: &str,
         format: &mut dyn Format,
-        mut opts: IngestOptions<'_>,
+        opts: IngestOptions<'_>,
     ) -> Result<IngestResult> {
         Self::check_table_name(table)?;
+        self.then_indexed(table, opts, |c, opts| c.write_format(table, format, opts))
+    }
+
+    fn write_format(
+        &self,
+        table: &str,
+        format: &mut dyn Format,
+        mut opts: IngestOptions<'_>,
+    ) -> Result<IngestResult> {
         opts.write.validate()?;
         let mut pairs = format.schema();
         for (col, ty) in &opts.schema {
@@ -158,51 +160,31 @@ impl Client {
                 .collect()
         };
         let first_hints = present(&first);
-        let first = with_metadata(prepare(first, &first_hints, None, table)?, metadata)?;
+        let first = with_metadata(
+            prepare(first, &first_hints, Against::Nothing, table)?,
+            metadata,
+        )?;
         let progress = opts.on_progress.take();
-        let opened = self
-            .open_sink(
-                table,
-                opts.mode,
-                &first.schema(),
-                opts.write,
-                rows_hint,
-                progress,
-            )?
-            .cancelled_by(&opts.cancel);
-        let created = opened.created;
-        let write_schema = opened.write_schema;
-        let mut w = opened.sink;
+        let mut ingesting = self.start_ingest(
+            table,
+            opts.mode,
+            &first.schema(),
+            opts.write,
+            rows_hint,
+            progress,
+            &opts.cancel,
+        )?;
         let pushed = (|| {
-            let retype = |batch: Vec<(String, Column)>| -> Result<RecordBatch> {
-                let hints = present(&batch);
-                prepare(batch, &hints, Some(&write_schema), table).map_err(|e| {
-                    match e.error_class() {
-                        ErrorClass::Table => {
-                            let m = e.message().replacen(
-                                &format!("Cannot append to table '{table}'"),
-                                "A batch does not match the first batch",
-                                1,
-                            );
-                            e.with_message(m).with_class(ErrorClass::Ingest)
-                        }
-                        _ => e,
-                    }
-                })
-            };
-            let first = match write_schema == first.schema() {
-                true => first,
-                false => retype(batch_columns(&first))?,
-            };
-            block(&self.rt, w.push(&first))?;
+            ingesting.push_batch(&self.rt, first)?;
             for batch in batches.by_ref() {
-                let batch = retype(batch?)?;
-                block(&self.rt, w.push(&batch))?;
+                let batch = batch?;
+                let hints = present(&batch);
+                ingesting.push_columns(&self.rt, batch, &hints)?;
             }
             Ok(())
         })();
         drop(batches);
-        self.conclude(table, created, w, pushed, format.skipped())
+        self.conclude(ingesting, pushed, format.skipped())
     }
 }
 

@@ -12,18 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
-use deeplake_sql::{Engine, QueryOutput};
+use deeplake_sql::{Deadline, Engine, QueryOutput};
 use deeplake_storage::{Location, StorageError, Table};
 use deeplake_types::{SpecType, Value};
 
 use crate::error::{ClientError, ErrorClass, ErrorKind, Result};
-use crate::ingest::Mode;
-use crate::writer::{Progress, TableWriter, WriteOptions};
-use deeplake_storage::invalid_reason;
+use crate::ingest::{batch_columns, Against, Mode};
+use crate::sink::{writer_progress, Progress};
+use deeplake_storage::{invalid_reason, TableWriter, WriteKind, WriteOptions};
 
 /// A table ready for writing and how it came to be.
 pub struct Target {
@@ -53,14 +52,18 @@ impl Target {
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<TableWriter<'p>> {
-        TableWriter::new(
+        let kind = match self.overwrite {
+            true => WriteKind::Overwrite,
+            false => WriteKind::Append,
+        };
+        Ok(TableWriter::new(
             self.table.clone(),
             self.write_schema(rows),
             opts,
-            self.overwrite,
+            kind,
             total,
-            progress,
-        )
+            writer_progress(progress),
+        )?)
     }
 }
 
@@ -106,15 +109,6 @@ pub(crate) fn name_error(kind: &str, name: &str, reason: String) -> ClientError 
         "table" => ClientError::table(format!("Invalid table name '{name}': {reason}")),
         _ => ClientError::workspace(format!("Invalid {kind} '{name}': {reason}")),
     }
-}
-
-/// A statement stopped at its time budget, worded as PostgreSQL words it.
-pub(crate) fn statement_timeout(limit: Duration) -> ClientError {
-    ClientError::table(format!(
-        "Query failed: canceling statement due to statement timeout ({} s)",
-        limit.as_secs_f64()
-    ))
-    .with_kind(ErrorKind::Timeout)
 }
 
 /// An ingest's failure as the reference words it: "Failed to ingest data:
@@ -305,24 +299,16 @@ impl Workspace {
         })
     }
 
-    /// Runs one SQL statement, cancelled once `timeout` passes (worded as
-    /// PostgreSQL words a statement timeout). Every failure is a
-    /// `TableError("Query failed: ...")`.
+    /// Runs one SQL statement, stopped by the engine once `deadline`
+    /// passes (worded as PostgreSQL words a statement timeout). Every
+    /// failure is a `TableError("Query failed: ...")`.
     pub async fn query(
         &self,
         sql: &str,
         params: &[Value],
-        timeout: Option<Duration>,
+        deadline: Option<Deadline>,
     ) -> Result<QueryOutput> {
-        let run = self.engine.execute(sql, params);
-        let out = match timeout {
-            // Dropping the plan's stream stops its partitions.
-            Some(limit) => tokio::time::timeout(limit, run)
-                .await
-                .map_err(|_| statement_timeout(limit))?,
-            None => run.await,
-        };
-        Ok(out?)
+        Ok(self.engine.execute_within(sql, params, deadline).await?)
     }
 
     /// Opens or creates `table` for rows of `schema` under `mode`.
@@ -366,13 +352,11 @@ impl Workspace {
 
     /// The end of every ingest: the row count, or the error with the table
     /// dropped again if this call created it. Failures read "Failed to
-    /// ingest data: ..." as the reference words them.
+    /// ingest data: ..." as the reference words them. (The writer caught
+    /// the indexes up after its last commit.)
     pub async fn conclude<T>(&self, table: &str, created: bool, written: Result<T>) -> Result<T> {
         match written {
-            Ok(n) => {
-                self.catch_up_indexes(table).await;
-                Ok(n)
-            }
+            Ok(n) => Ok(n),
             Err(e) => {
                 if created {
                     // Best effort: the original error matters more than a cleanup failure.
@@ -385,24 +369,6 @@ impl Workspace {
                     }
                 }
                 Err(ingest_failure(e))
-            }
-        }
-    }
-
-    /// Brings the table's indexes over the rows just written. Best
-    /// effort: the rows are committed, and rows no index covers are
-    /// searched exactly until a later catch-up covers them.
-    async fn catch_up_indexes(&self, table: &str) {
-        if let Ok(mut t) = self.location.open_table(table).await {
-            if !t.indexes().is_empty() {
-                if let Err(e) = deeplake_index::build::catch_up(&mut t).await {
-                    tracing::warn!(
-                        table,
-                        version = t.version(),
-                        error = %e,
-                        "index catch-up after a write failed: its rows are searched exactly until a later one"
-                    );
-                }
             }
         }
     }
@@ -440,7 +406,8 @@ impl Workspace {
             (true, Mode::Append) => Some(self.open_table(table).await?.schema()),
             _ => None,
         };
-        let first = typed(first, existing.as_deref(), table)?;
+        let against = existing.as_deref().map_or(Against::Nothing, Against::Table);
+        let first = typed(first, against, table)?;
         let schema = first.schema();
         let target = self.open_for_write(table, mode, &schema).await?;
         let created = target.created;
@@ -448,15 +415,19 @@ impl Workspace {
             let mut w = target.writer(&schema, opts, -1, None)?;
             // The table another writer created meanwhile, when it did.
             let write_schema = target.write_schema(&schema);
+            let against = match target.append {
+                true => Against::Table(&write_schema),
+                false => Against::FirstBatch(&write_schema),
+            };
             let retype = |b: RecordBatch| match b.schema() == write_schema {
                 true => Ok(b),
-                false => typed(b, Some(&write_schema), table),
+                false => typed(b, against, table),
             };
             w.push(&retype(first)?).await?;
             while let Some(b) = batches.next().await {
                 w.push(&retype(b?)?).await?;
             }
-            w.finish().await
+            Ok(w.finish().await?)
         }
         .await;
         self.conclude(table, created, written).await
@@ -464,18 +435,13 @@ impl Workspace {
 }
 
 /// `batch` typed as the spec types its field metadata names (or its Arrow
-/// types' natural ones), to the columns of `existing` when given.
-fn typed(batch: RecordBatch, existing: Option<&Schema>, table: &str) -> Result<RecordBatch> {
+/// types' natural ones), against what `against` names.
+fn typed(batch: RecordBatch, against: Against<'_>, table: &str) -> Result<RecordBatch> {
     let mut hints = std::collections::HashMap::new();
     for f in batch.schema().fields() {
         if f.metadata().contains_key(deeplake_types::TYPE_KEY) {
             hints.insert(f.name().clone(), SpecType::of_field(f)?);
         }
     }
-    crate::ingest::prepare(
-        crate::client::batch_columns(&batch),
-        &hints,
-        existing,
-        table,
-    )
+    crate::ingest::prepare(batch_columns(&batch), &hints, against, table)
 }

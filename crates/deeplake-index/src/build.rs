@@ -362,6 +362,12 @@ async fn merge(table: &mut Table, name: &str) -> Result<bool, IndexError> {
 /// merging an index's segments once there are too many; returns how many
 /// segments were added.
 pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
+    catch_up_from(table, 1).await
+}
+
+/// [`catch_up`] of the indexes that leave at least `min_rows` live rows
+/// uncovered; fewer are searched exactly until more come.
+pub async fn catch_up_from(table: &mut Table, min_rows: u64) -> Result<usize, IndexError> {
     let mut added = 0;
     for meta in table.indexes().to_vec() {
         let kind = IndexKind::parse(&meta.index_type)?;
@@ -370,7 +376,7 @@ pub async fn catch_up(table: &mut Table) -> Result<usize, IndexError> {
             .iter()
             .map(|&i| table.manifest().fragments[i].live_rows())
             .sum();
-        if live == 0 {
+        if live < min_rows.max(1) {
             continue;
         }
         let built = build_segments(table, &meta, kind, &frags).await?;

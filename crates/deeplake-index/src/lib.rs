@@ -5,7 +5,8 @@
 //! vector index (`ivf`), the BM25 postings (`postings`), the lookup
 //! indexes for WHERE (`values`: sorted values; `grams`: trigrams of
 //! texts), building and catching up a table's indexes (`build`), keeping
-//! `unique` columns unique (`unique`) and answering from them (`search`,
+//! `unique` columns unique (`unique`) on every commit through storage's
+//! seam (`upkeep`), and answering from them (`search`,
 //! with loaded segments cached per process). SQL depends on this crate and this crate on
 //! storage, never the reverse.
 
@@ -20,6 +21,7 @@ pub mod postings;
 pub mod search;
 mod segment;
 pub mod unique;
+pub mod upkeep;
 pub mod values;
 
 use deeplake_storage::StorageError;

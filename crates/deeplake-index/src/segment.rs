@@ -139,8 +139,12 @@ pub(crate) async fn build_lookup_segment(
     frags: &[usize],
     lookup: Lookup,
 ) -> Result<Option<(IndexSegment, Loaded)>, IndexError> {
-    let mut keys = Vec::new();
-    let mut cols = Vec::new();
+    let live: u64 = frags
+        .iter()
+        .map(|&i| table.manifest().fragments[i].live_rows())
+        .sum();
+    let mut keys = Vec::with_capacity(live as usize);
+    let mut cols = Vec::with_capacity(frags.len());
     for (slot, &i) in frags.iter().enumerate() {
         let frag = &table.manifest().fragments[i];
         let batch = table.read_fragment(i, Some(&[column])).await?;

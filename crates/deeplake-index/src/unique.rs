@@ -1,5 +1,6 @@
-//! Keeping a `unique` column unique: every append is checked against the
-//! version it commits on, and commits on exactly that version.
+//! Keeping a `unique` column unique: every commit of rows is checked
+//! against the version it commits on (storage calls [`check_pending`]
+//! through its upkeep seam, and lands the commit on exactly that version).
 //!
 //! The check reads the new rows' values (from the fragments just written)
 //! and looks each up in the index's segments and in the fragments no
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::Array;
-use arrow_schema::SchemaRef;
+use deeplake_storage::upkeep::Pending;
 use deeplake_storage::{Fragment, IndexMeta, Table};
 
 use crate::kind::IndexKind;
@@ -187,31 +188,19 @@ fn uniques(table: &Table) -> Vec<IndexMeta> {
         .collect()
 }
 
-/// Commits `written` as an append, checked first against every `unique`
-/// index of the version it lands on (see the module's note).
-pub async fn commit_append(table: &mut Table, written: Vec<Fragment>) -> Result<(), IndexError> {
-    loop {
-        for index in &uniques(table) {
-            check(table, index, &written).await?;
-        }
-        if table.commit_append_on(written.clone()).await? {
-            return Ok(());
-        }
-    }
-}
-
-/// Commits `written` as the table's only rows, refused when they repeat a
-/// value of a `unique` column: what they replace cannot clash with them.
-pub async fn commit_overwrite(
-    table: &mut Table,
-    schema: SchemaRef,
-    written: Vec<Fragment>,
-) -> Result<(), IndexError> {
+/// Fails when committing `pending` on `table`'s current version would
+/// repeat a value of one of its `unique` columns. An overwrite is checked
+/// only among its own rows: what they replace cannot clash with them.
+pub async fn check_pending(table: &Table, pending: Pending<'_>) -> Result<(), IndexError> {
     for index in &uniques(table) {
-        if schema.field_with_name(&index.columns[0]).is_ok() {
-            written_values(table, index, &written).await?;
+        match pending {
+            Pending::Append(written) => check(table, index, written).await?,
+            Pending::Overwrite(schema, written) => {
+                if schema.field_with_name(&index.columns[0]).is_ok() {
+                    written_values(table, index, written).await?;
+                }
+            }
         }
     }
-    table.commit_overwrite(schema, written).await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ mod openapi;
 pub mod registry;
 mod routes;
 mod state;
+mod statements;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,7 +81,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServerError> {
         max_query_time: config.max_query_time,
         max_body_bytes: config.max_body_bytes,
     };
-    let state = Arc::new(AppState::new(config.secret, root, &config.root, settings));
+    let state = Arc::new(AppState::new(config.secret, root, &config.root, settings)?);
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .map_err(|e| ServerError::io(format!("cannot listen on {}", config.http), e))?;

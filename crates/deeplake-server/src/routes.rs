@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use deeplake_client::ipc::{decode_chunks, write_stream, ARROW_STREAM};
 use deeplake_client::{ClientError, Mode, SpecType, WriteOptions};
+use deeplake_sql::Deadline;
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
@@ -348,8 +349,8 @@ async fn run_query(
     let req: QueryRequest = parse_body(body)?;
     let params = req.params.iter().map(param).collect::<Result<Vec<_>>>()?;
     let ws = state.workspace(caller.org()?, ws, false).await?;
-    let limit = budget(state, req.timeout_ms);
-    Ok(ws.query(&req.query, &params, Some(limit)).await?)
+    let deadline = Deadline::after(budget(state, req.timeout_ms));
+    state.statements.run(ws, req.query, params, deadline).await
 }
 
 async fn query(
@@ -413,7 +414,7 @@ async fn ingest_rows(
         commit_every,
         ..Default::default()
     };
-    opts.validate()?;
+    opts.validate().map_err(ClientError::from)?;
     let limit = state.settings.max_body_bytes;
     let (batches, reader) = read_ahead(body, limit);
     let written = ws.ingest_stream(&name, mode, batches, opts).await;

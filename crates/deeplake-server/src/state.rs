@@ -13,6 +13,7 @@ use deeplake_storage::Location;
 use crate::auth::{now, Claims, Secret};
 use crate::error::{Result, ServerError};
 use crate::registry::Registry;
+use crate::statements::Statements;
 
 /// The header a reference client names its org in.
 pub const ORG_HEADER: &str = "x-activeloop-org-id";
@@ -35,6 +36,8 @@ pub struct AppState {
     /// The storage root as the operator gave it, for paths shown to users.
     pub root_display: String,
     pub settings: Settings,
+    /// The runtime statements run on (see `statements`).
+    pub statements: Statements,
     workspaces: Mutex<HashMap<(String, String), Arc<Workspace>>>,
     /// (user, org) pairs already recorded in the registry by this process.
     members: Mutex<HashSet<(String, String)>>,
@@ -43,15 +46,21 @@ pub struct AppState {
 pub type State = Arc<AppState>;
 
 impl AppState {
-    pub fn new(secret: Secret, root: Location, root_display: &str, settings: Settings) -> AppState {
-        AppState {
+    pub fn new(
+        secret: Secret,
+        root: Location,
+        root_display: &str,
+        settings: Settings,
+    ) -> Result<AppState> {
+        Ok(AppState {
             secret,
             registry: Registry::new(root),
             root_display: root_display.trim_end_matches('/').to_string(),
             settings,
+            statements: Statements::start()?,
             workspaces: Mutex::new(HashMap::new()),
             members: Mutex::new(HashSet::new()),
-        }
+        })
     }
 
     /// The workspace `name` of `org`. A missing one is created when

@@ -33,6 +33,7 @@ use crate::catalog::{
     PG_CATALOG_TABLES, SCHEMA,
 };
 use crate::ddl;
+use crate::deadline::{within, Deadline};
 use crate::direct::direct_shape;
 use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::filtered::{filter_search, FilterSearch, Narrow};
@@ -231,7 +232,10 @@ async fn guarded<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result
 }
 
 impl Engine {
+    /// Also registers the index upkeep with storage, so every write of
+    /// a process with an engine keeps its indexes' rules.
     pub fn new(location: Location, workspace: &str, root_path: &str) -> Engine {
+        deeplake_index::upkeep::register();
         Engine {
             location,
             workspace: workspace.to_string(),
@@ -247,6 +251,17 @@ impl Engine {
     /// anywhere below becomes an error: none crosses this boundary.
     pub async fn execute(&self, sql: &str, params: &[Param]) -> Result<QueryOutput> {
         self.execute_pinned(sql, params, &[]).await
+    }
+
+    /// Like [`Engine::execute`], stopped with a `Timeout` error once
+    /// `deadline` passes (see [`crate::Deadline`]).
+    pub async fn execute_within(
+        &self,
+        sql: &str,
+        params: &[Param],
+        deadline: Option<Deadline>,
+    ) -> Result<QueryOutput> {
+        guarded(within(self.statement(sql, params, &[]), deadline)).await
     }
 
     /// Like [`Engine::execute`], with the tables in `pinned` read at the

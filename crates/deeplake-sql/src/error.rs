@@ -34,6 +34,8 @@ pub enum SqlErrorKind {
     Io,
     /// Stored data that does not read back.
     Corrupt,
+    /// The statement ran past its deadline and was stopped.
+    Timeout,
     /// A bug: an invariant of the engine that did not hold.
     Internal,
 }
@@ -140,15 +142,18 @@ fn storage_kind(e: &StorageError) -> SqlErrorKind {
         StorageError::TableExists(_)
         | StorageError::Conflict(_)
         | StorageError::IndexExists(_)
-        | StorageError::IndexConflict(_) => SqlErrorKind::Conflict,
-        StorageError::SchemaMismatch(_) | StorageError::RowOutOfRange { .. } => {
-            SqlErrorKind::BadInput
-        }
+        | StorageError::IndexConflict(_)
+        | StorageError::Constraint(_) => SqlErrorKind::Conflict,
+        StorageError::SchemaMismatch(_)
+        | StorageError::RowOutOfRange { .. }
+        | StorageError::BadInput(_) => SqlErrorKind::BadInput,
         StorageError::Corrupt(_) => SqlErrorKind::Corrupt,
         StorageError::Store(_) | StorageError::Io { .. } => SqlErrorKind::Io,
-        StorageError::Arrow(_) | StorageError::Json(_) | StorageError::BadLocation(_) => {
-            SqlErrorKind::Internal
-        }
+        StorageError::Arrow(_)
+        | StorageError::Json(_)
+        | StorageError::BadLocation(_)
+        | StorageError::Cancelled
+        | StorageError::Stopped(_) => SqlErrorKind::Internal,
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod builder;
 mod catalog;
 mod ddl;
+mod deadline;
 mod direct;
 mod engine;
 mod error;
@@ -22,6 +23,7 @@ mod rows;
 mod scan_filter;
 
 pub use builder::Select;
+pub use deadline::Deadline;
 pub use engine::{Engine, QueryOutput};
 pub use error::{Result, SqlError, SqlErrorKind};
 pub use rows::{rows, Row};

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
-use deeplake_storage::{StorageError, Table};
+use deeplake_storage::{StorageError, Table, TableWriter, WriteKind, WriteOptions};
 use deeplake_types::SpecType;
 use futures::{StreamExt, TryStreamExt};
 
@@ -572,7 +572,7 @@ fn count_plan(n: u64) -> Result<Arc<dyn ExecutionPlan>> {
     )?)
 }
 
-/// Writes inserted rows as one fragment and commits them in one append.
+/// Where an INSERT's rows go (see `write_all`).
 struct Sink {
     table: Table,
     schema: SchemaRef,
@@ -612,16 +612,27 @@ impl DataSink for Sink {
         &self.schema
     }
 
+    /// Streams the statement's rows through the table's writer: memory
+    /// holds one commit interval whatever the insert's size, and the
+    /// statement is one commit (checked by the index upkeep, so a repeated
+    /// `unique` value fails it whole), followed by the index catch-up.
     async fn write_all(
         &self,
-        data: SendableRecordBatchStream,
+        mut data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let batches: Vec<RecordBatch> = data.try_collect().await?;
         let schema = self.table.schema();
-        let mut rows = 0u64;
-        let mut converted = Vec::with_capacity(batches.len());
-        for b in &batches {
+        let mut writer = TableWriter::new(
+            self.table.clone(),
+            schema.clone(),
+            WriteOptions::default(),
+            WriteKind::AppendOnce,
+            -1,
+            None,
+        )
+        .map_err(storage_err)?;
+        while let Some(b) = data.next().await {
+            let b = b?;
             if b.num_rows() == 0 {
                 continue;
             }
@@ -631,18 +642,9 @@ impl DataSink for Sink {
                 .zip(b.columns())
                 .map(|(f, c)| to_stored(c, f))
                 .collect::<Result<Vec<_>>>()?;
-            rows += b.num_rows() as u64;
-            converted.push(RecordBatch::try_new(schema.clone(), cols)?);
+            let batch = RecordBatch::try_new(schema.clone(), cols)?;
+            writer.push(&batch).await.map_err(storage_err)?;
         }
-        if converted.is_empty() {
-            return Ok(0);
-        }
-        let batch = datafusion::arrow::compute::concat_batches(&schema, &converted)?;
-        let mut table = self.table.clone();
-        let written = table.write_fragment(&batch).await.map_err(storage_err)?;
-        deeplake_index::unique::commit_append(&mut table, vec![written])
-            .await
-            .map_err(|e| SqlError::from(e).into_datafusion())?;
-        Ok(rows)
+        writer.finish().await.map_err(storage_err)
     }
 }

@@ -41,6 +41,20 @@ pub enum StorageError {
     Json(#[from] serde_json::Error),
     #[error("Invalid storage location '{0}'")]
     BadLocation(String),
+    /// Rows an index's rule refuses (a repeated `unique` value), worded as
+    /// PostgreSQL words the violation; nothing was committed.
+    #[error("{0}")]
+    Constraint(String),
+    /// A write's options or rows that cannot be written as given.
+    #[error("{0}")]
+    BadInput(String),
+    /// A writer stopped at the caller's request, before its next commit.
+    #[error("The write was cancelled")]
+    Cancelled,
+    /// A writer stopped by its caller's progress callback, whose error
+    /// this carries back to the caller.
+    #[error("{0}")]
+    Stopped(Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

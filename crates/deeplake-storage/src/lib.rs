@@ -9,6 +9,8 @@ mod names;
 mod schema_codec;
 mod table;
 mod trim;
+pub mod upkeep;
+mod writer;
 
 pub use error::{Result, StorageError};
 pub use location::{Location, ObjectRead};
@@ -16,3 +18,4 @@ pub use manifest::{FileSpan, Fragment, IndexMeta, IndexSegment, Manifest};
 pub use names::{invalid_reason, MAX_NAME_LEN};
 pub use table::Table;
 pub use trim::trimmed;
+pub use writer::{Cadence, Cancelled, Progress, Stop, TableWriter, WriteKind, WriteOptions};

@@ -658,6 +658,55 @@ fn segment_over(t: &Table, id: &str) -> deeplake_storage::IndexSegment {
     }
 }
 
+/// This test binary links no index crate, so nobody registered the
+/// upkeep: rows into a table whose index binds writes are refused rather
+/// than committed unchecked, while other indexes (and the writer) go on.
+#[tokio::test]
+async fn a_binding_index_without_its_upkeep_refuses_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::from_root(dir.path().to_str().unwrap()).unwrap();
+    let mut t = loc.create_table("t", schema()).await.unwrap();
+    t.append(&batch(0, 10)).await.unwrap();
+    t.create_index(index_on("t_text", "text", "bm25"))
+        .await
+        .unwrap();
+    t.append(&batch(10, 10)).await.unwrap();
+    t.create_index(index_on("t_id", "id", "unique"))
+        .await
+        .unwrap();
+    let version = t.version();
+    let refused = [
+        t.append(&batch(20, 1)).await,
+        t.commit_overwrite(
+            schema(),
+            vec![t.write_fragment(&batch(0, 3)).await.unwrap()],
+        )
+        .await,
+    ];
+    for r in refused {
+        match r {
+            Err(StorageError::Constraint(m)) => assert!(
+                m.contains("has a unique index \"t_id\" that this program cannot check"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut w = deeplake_storage::TableWriter::new(
+        t.clone(),
+        schema(),
+        Default::default(),
+        deeplake_storage::WriteKind::Append,
+        -1,
+        None,
+    )
+    .unwrap();
+    w.push(&batch(30, 5)).await.unwrap();
+    assert!(matches!(w.finish().await, Err(StorageError::Constraint(_))));
+    let again = loc.open_table("t").await.unwrap();
+    assert_eq!((again.version(), again.len()), (version, 20));
+}
+
 #[tokio::test]
 async fn indexes_ride_in_the_manifest_and_never_cover_rewritten_rows() {
     let dir = tempfile::tempdir().unwrap();

@@ -458,6 +458,58 @@ fn statement_failures_answer_with_their_kinds_status() {
     assert_eq!(r.status, 408, "{}", r.body);
     assert!(error_of(&r).contains("statement timeout"), "{}", r.body);
 
+    // A value past PostgreSQL's 1 GB limit is refused before it is built
+    // (DataFusion would spend seconds building it in one step).
+    for text in [
+        "SELECT length(repeat('x', 2000000000))",
+        "SELECT length(lpad('x', 1000000000, 'y'))",
+    ] {
+        let r = sql(text);
+        assert_eq!(r.status, 400, "{text}: {}", r.body);
+        assert!(
+            error_of(&r).contains("requested length too large"),
+            "{}",
+            r.body
+        );
+    }
+
+    // Heavy statements hold the statement runtime, never the server:
+    // while four run to their deadline, a health check and a point query
+    // on another table are answered, before any of the four ends.
+    let first_heavy_done = std::sync::atomic::AtomicBool::new(false);
+    let query_url = server.url("/workspaces/ws1/tables/query");
+    std::thread::scope(|s| {
+        let heavy: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = Http::new().post(
+                        &query_url,
+                        tok,
+                        json!({
+                            "query": "SELECT sum(a.id * b.id + c.id) FROM big a, big b, big c",
+                            "timeout_ms": 3000,
+                        }),
+                    );
+                    first_heavy_done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    r.status
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let health = Http::new().get(&server.url("/health"), None);
+        let point = sql("SELECT id FROM docs WHERE id = 2");
+        let answered_first = !first_heavy_done.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((health.status, point.status), (200, 200), "{}", point.body);
+        assert_eq!(point.body["rows"], json!([[2]]));
+        assert!(
+            answered_first,
+            "the server answered only after a heavy statement ended"
+        );
+        for h in heavy {
+            assert_eq!(h.join().unwrap(), 408);
+        }
+    });
+
     // Storage that fails under a statement is the server's fault (5xx),
     // never the caller's (4xx): here a table whose data files are gone
     // before anything read them.

@@ -1076,3 +1076,40 @@ fn uploads_decode_from_chunks_and_end_only_at_their_marker() {
     assert_eq!(e.kind(), ErrorKind::TooLarge);
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn an_ingest_creates_the_indexes_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client_at(dir.path());
+    let with_index = |index| IngestOptions {
+        index,
+        ..Default::default()
+    };
+    let bad = deeplake_client::IndexSpec {
+        index_type: Some("nosuch".into()),
+        ..deeplake_client::IndexSpec::on("id")
+    };
+    let e = c
+        .ingest("t", vec![ints("id", 0..5)], with_index(vec![bad]))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadInput, "{e:?}");
+    assert!(!c.list_tables().unwrap().contains(&"t".to_string()));
+
+    let spec = deeplake_client::IndexSpec {
+        index_type: Some("unique".into()),
+        ..deeplake_client::IndexSpec::on("id")
+    };
+    c.ingest("t", vec![ints("id", 0..5)], with_index(vec![spec]))
+        .unwrap();
+    let info = c.describe_table("t").unwrap();
+    assert_eq!(
+        info.columns[0].index,
+        Some(("idx_t_id".to_string(), "unique".to_string()))
+    );
+    let append = IngestOptions {
+        mode: Mode::Append,
+        ..Default::default()
+    };
+    let e = c.ingest("t", vec![ints("id", 4..6)], append).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e:?}");
+}

@@ -33,8 +33,13 @@ fn statement_failures_carry_their_kind() {
     )
     .unwrap();
 
-    let cases: [(&str, ErrorKind, &str); 9] = [
+    let cases: [(&str, ErrorKind, &str); 10] = [
         ("SELEC 1", ErrorKind::BadInput, "syntax error"),
+        (
+            "SELECT repeat('x', 2000000000)",
+            ErrorKind::BadInput,
+            "requested length too large",
+        ),
         ("SELECT nosuch FROM docs", ErrorKind::BadInput, "nosuch"),
         ("SELECT id / 0 FROM docs", ErrorKind::BadInput, "Divide by zero"),
         (

@@ -9,5 +9,6 @@ mod example;
 mod files;
 mod formats;
 mod huggingface;
+mod insert;
 mod processes;
 mod sql;

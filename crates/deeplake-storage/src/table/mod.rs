@@ -23,6 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use crate::codec::{self};
 use crate::error::{Result, StorageError};
 use crate::manifest::{FileSpan, Fragment, Log, Manifest, Transaction};
+use crate::upkeep::{self, Pending};
 
 use datafile::DataFile;
 
@@ -379,28 +380,53 @@ impl Table {
         }
     }
 
-    /// Commits written fragments as an append on exactly this version
-    /// (see [`Table::commit_on`]); false when the table moved on first.
-    pub async fn commit_append_on(&mut self, fragments: Vec<Fragment>) -> Result<bool> {
-        let schema = self.schema();
-        self.commit_on(Transaction::Append { schema, fragments })
-            .await
-    }
-
-    /// Commits written fragments as an append (rebasing over concurrent commits).
+    /// Commits written fragments as an append, checked first by the index
+    /// upkeep on exactly the version it lands on (see [`crate::upkeep`]).
     pub async fn commit_append(&mut self, fragments: Vec<Fragment>) -> Result<()> {
-        let schema = self.schema();
-        self.commit(Transaction::Append { schema, fragments }).await
+        self.commit_rows(None, fragments).await
     }
 
-    /// Commits a new version whose only rows are `fragments`, with `schema`.
+    /// Commits a new version whose only rows are `fragments`, with
+    /// `schema`, checked as an append is.
     pub async fn commit_overwrite(
         &mut self,
         schema: SchemaRef,
         fragments: Vec<Fragment>,
     ) -> Result<()> {
-        self.commit(Transaction::Overwrite { schema, fragments })
-            .await
+        self.commit_rows(Some(schema), fragments).await
+    }
+
+    /// The one commit of new rows: an append (`schema` None) or an
+    /// overwrite, checked by the index upkeep against exactly the version
+    /// it lands on; when another commit came first, the handle moves to
+    /// the newer version (whose indexes may differ) and checks again.
+    async fn commit_rows(
+        &mut self,
+        schema: Option<SchemaRef>,
+        fragments: Vec<Fragment>,
+    ) -> Result<()> {
+        loop {
+            let (pending, txn) = match &schema {
+                Some(s) => (
+                    Pending::Overwrite(s, &fragments),
+                    Transaction::Overwrite {
+                        schema: s.clone(),
+                        fragments: fragments.clone(),
+                    },
+                ),
+                None => (
+                    Pending::Append(&fragments),
+                    Transaction::Append {
+                        schema: self.schema(),
+                        fragments: fragments.clone(),
+                    },
+                ),
+            };
+            upkeep::check(self, pending).await?;
+            if self.commit_on(txn).await? {
+                return Ok(());
+            }
+        }
     }
 
     /// Writes and commits one batch.

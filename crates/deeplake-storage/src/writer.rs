@@ -1,19 +1,32 @@
-//! The buffered table writer: the spec's flush/commit cadence.
+//! The buffered table writer, every write's way from rows to a commit:
+//! ingest (embedded and uploaded), SQL `INSERT` and the Python API all
+//! end here.
 //!
-//! Rows arrive in batches of any size. Every `flush_every` rows the buffer
-//! takes them in and progress is reported; every `commit_every` rows the
-//! buffer becomes a data file and (except when overwriting) a commit, so a
-//! crash loses at most one commit interval and memory stays bounded.
-//! An overwrite writes its files as it goes but commits once, at the end, so
-//! readers see the old contents or the new, never a mix.
+//! Contract:
+//! - Rows arrive in batches of any size. Every `flush_every` rows the
+//!   buffer takes them in and progress is reported; every `commit_every`
+//!   rows the buffer becomes a data file, so memory stays bounded by one
+//!   commit interval whatever the write's size.
+//! - [`WriteKind::Append`] commits each data file as it is written, so a
+//!   crash loses at most one commit interval. [`WriteKind::AppendOnce`]
+//!   (one SQL statement) and [`WriteKind::Overwrite`] write their files as
+//!   they go but commit once, at the end, so readers see all of the write
+//!   or none of it.
+//! - Every commit passes the index upkeep's check ([`crate::upkeep`]);
+//!   after the last one, the table's indexes are caught up (best effort;
+//!   a statement's few rows are left to exact search, see
+//!   [`STATEMENT_CATCH_UP_ROWS`]).
+//! - A writer dropped before `finish` commits nothing more: the files it
+//!   wrote stay unreferenced.
+
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use deeplake_index::unique;
-use deeplake_ingest::Cancel;
-use deeplake_storage::{trimmed, Fragment, Table};
 
-use crate::error::{ClientError, Result};
+use crate::error::{Result, StorageError};
+use crate::manifest::Fragment;
+use crate::{trimmed, upkeep, Table};
 
 /// Cadence of buffered writes; defaults from the spec's "Performance Tuning".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,22 +56,47 @@ impl WriteOptions {
     /// Zero sizes are refused: a zero flush size would never advance.
     pub fn validate(&self) -> Result<()> {
         if self.flush_every == 0 || self.commit_every == 0 {
-            return Err(ClientError::ingest(
-                "flush_every and commit_every must be positive.",
+            return Err(StorageError::BadInput(
+                "flush_every and commit_every must be positive.".into(),
             ));
         }
         Ok(())
     }
 }
 
+/// How a writer's files become versions (see the module's note).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A commit every `commit_every` rows.
+    Append,
+    /// One append commit at the end.
+    AppendOnce,
+    /// One commit at the end whose rows replace the table's.
+    Overwrite,
+}
+
+/// Rows a statement's write ([`WriteKind::AppendOnce`]) must leave
+/// uncovered before its catch-up builds a segment: a segment per one-row
+/// INSERT would cost an index file and a commit per statement, and merges
+/// soon after, while a few hundred rows are scanned exactly in well under
+/// a millisecond. An ingest always catches up.
+pub const STATEMENT_CATCH_UP_ROWS: u64 = 256;
+
+/// A caller's error, stopping a write from its progress callback.
+pub type Stop = Box<dyn std::error::Error + Send + Sync>;
+
 /// Progress callback: `(rows_written, total)`, total `-1` when unknown. An
-/// error it returns stops the ingest (a Python callback that raised, say).
-pub type Progress<'a> = &'a mut (dyn FnMut(u64, i64) -> Result<()> + Send);
+/// error it returns stops the write (a Python callback that raised, say)
+/// and comes back as [`StorageError::Stopped`].
+pub type Progress<'a> = Box<dyn FnMut(u64, i64) -> Result<(), Stop> + Send + 'a>;
+
+/// Asked before each slice: true stops the write before its next commit.
+pub type Cancelled = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The flush/commit cadence every writer keeps: rows are taken in
 /// `flush_every` slices with progress after each, and a commit falls due
-/// every `commit_every` buffered rows.
-pub(crate) struct Cadence<'p> {
+/// every `commit_every` buffered rows. A remote writer keeps it too.
+pub struct Cadence<'p> {
     pub opts: WriteOptions,
     buffer: Vec<RecordBatch>,
     /// Where the last buffered slice starts in the batch being taken in:
@@ -69,9 +107,9 @@ pub(crate) struct Cadence<'p> {
     pub rows_written: u64,
     pub total: i64,
     progress: Option<Progress<'p>>,
-    /// Checked before each slice: a cancelled ingest stops before its next
+    /// Checked before each slice: a cancelled write stops before its next
     /// commit, never inside one.
-    pub cancel: Cancel,
+    pub cancel: Option<Cancelled>,
 }
 
 impl<'p> Cadence<'p> {
@@ -85,7 +123,7 @@ impl<'p> Cadence<'p> {
             rows_written: 0,
             total,
             progress,
-            cancel: Cancel::default(),
+            cancel: None,
         })
     }
 
@@ -95,8 +133,8 @@ impl<'p> Cadence<'p> {
         if *at >= batch.num_rows() {
             return Ok(None);
         }
-        if self.cancel.is_cancelled() {
-            return Err(ClientError::ingest_cancelled());
+        if self.cancel.as_ref().is_some_and(|c| c()) {
+            return Err(StorageError::Cancelled);
         }
         let n = self.opts.flush_every.min(batch.num_rows() - *at);
         match (self.tail_start, self.buffer.last_mut()) {
@@ -110,7 +148,7 @@ impl<'p> Cadence<'p> {
         self.rows_written += n as u64;
         *at += n;
         if let Some(p) = self.progress.as_mut() {
-            p(self.rows_written, self.total)?;
+            p(self.rows_written, self.total).map_err(StorageError::Stopped)?;
         }
         Ok(Some(self.buffered >= self.opts.commit_every))
     }
@@ -127,8 +165,8 @@ pub struct TableWriter<'p> {
     table: Table,
     /// Schema of the rows written (an overwrite may change the table's).
     schema: SchemaRef,
-    overwrite: bool,
-    pub(crate) cadence: Cadence<'p>,
+    kind: WriteKind,
+    pub cadence: Cadence<'p>,
     written: Vec<Fragment>,
     /// Fragments this writer committed as files of their own, and the
     /// in-memory size of everything it wrote.
@@ -141,14 +179,14 @@ impl<'p> TableWriter<'p> {
         table: Table,
         schema: SchemaRef,
         opts: WriteOptions,
-        overwrite: bool,
+        kind: WriteKind,
         total: i64,
         progress: Option<Progress<'p>>,
     ) -> Result<Self> {
         Ok(TableWriter {
             table,
             schema,
-            overwrite,
+            kind,
             cadence: Cadence::new(opts, total, progress)?,
             written: vec![],
             committed: vec![],
@@ -167,7 +205,7 @@ impl<'p> TableWriter<'p> {
         while let Some(due) = self.cadence.next_slice(batch, &mut at)? {
             if due {
                 self.write_buffer().await?;
-                if !self.overwrite {
+                if self.kind == WriteKind::Append {
                     self.commit().await?;
                 }
             }
@@ -185,8 +223,7 @@ impl<'p> TableWriter<'p> {
         // trimmed to its rows, or the whole parent would be written.
         let batch = match buffer.as_slice() {
             [one] => trimmed(one)?,
-            many => arrow_select::concat::concat_batches(&self.schema, many)
-                .map_err(|e| ClientError::ingest(format!("Failed to ingest data: {e}")))?,
+            many => arrow_select::concat::concat_batches(&self.schema, many)?,
         };
         self.bytes_written += own_bytes(&batch);
         self.written.push(self.table.write_fragment(&batch).await?);
@@ -201,16 +238,20 @@ impl<'p> TableWriter<'p> {
                 .filter(|f| f.span.is_none())
                 .map(|f| f.id.clone()),
         );
-        if self.overwrite {
-            unique::commit_overwrite(&mut self.table, self.schema.clone(), fragments).await?;
-        } else if !fragments.is_empty() {
-            unique::commit_append(&mut self.table, fragments).await?;
+        match self.kind {
+            WriteKind::Overwrite => {
+                self.table
+                    .commit_overwrite(self.schema.clone(), fragments)
+                    .await
+            }
+            _ if fragments.is_empty() => Ok(()),
+            _ => self.table.commit_append(fragments).await,
         }
-        Ok(())
     }
 
-    /// Writes and commits whatever is left, then merges the writer's own
-    /// files when compaction is on; returns the rows written.
+    /// Writes and commits whatever is left, merges the writer's own files
+    /// when compaction is on and catches the indexes up; returns the rows
+    /// written.
     pub async fn finish(mut self) -> Result<u64> {
         self.write_buffer().await?;
         self.commit().await?;
@@ -233,6 +274,11 @@ impl<'p> TableWriter<'p> {
                 );
             }
         }
+        let min_rows = match self.kind {
+            WriteKind::AppendOnce => STATEMENT_CATCH_UP_ROWS,
+            _ => 1,
+        };
+        upkeep::catch_up(&mut self.table, min_rows).await;
         Ok(rows)
     }
 }
