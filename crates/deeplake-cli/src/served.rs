@@ -17,12 +17,25 @@ impl Served {
     /// Runs `bin serve --http 127.0.0.1:0 --root ROOT EXTRA...` with `secret`
     /// and waits (60 s at most) for it to say where it listens.
     pub fn start(bin: &Path, root: &Path, secret: &str, extra: &[&str]) -> std::io::Result<Served> {
+        Served::start_with(bin, root, secret, extra, &[])
+    }
+
+    /// [`Served::start`] with more variables in its environment (an
+    /// object store's endpoint and credentials, say).
+    pub fn start_with(
+        bin: &Path,
+        root: &Path,
+        secret: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::io::Result<Served> {
         let mut child = Command::new(bin)
             .args(["serve", "--http", "127.0.0.1:0", "--root"])
             .arg(root)
             .args(extra)
             .env("DEEPLAKE_JWT_SECRET", secret)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

@@ -63,16 +63,26 @@ async fn health() -> Json<Json_> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the storage root answers a listing.
+/// How long readiness waits for the storage: a probe must answer on its
+/// own schedule, and an object store's client retries for minutes.
+const READY_WAIT: Duration = Duration::from_secs(3);
+
+/// Ready when the storage root answers a listing in time.
 async fn ready(AxState(state): AxState<State>) -> Response {
-    match state.registry.root().list_dirs().await {
-        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": format!("storage is not reachable: {e}") })),
-        )
-            .into_response(),
-    }
+    let listed = tokio::time::timeout(READY_WAIT, state.registry.root().list_dirs()).await;
+    let error = match listed {
+        Ok(Ok(_)) => return Json(json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => format!("storage is not reachable: {e}"),
+        Err(_) => format!(
+            "storage is not reachable: no answer within {} s",
+            READY_WAIT.as_secs()
+        ),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": error })),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Response {
@@ -536,13 +546,18 @@ async fn read_file(
         .map_err(|e| ServerError::internal(e.to_string()))
 }
 
-/// `<table>/_latest`, `<table>/_versions/<file>` or `<table>/data/<file>`.
+/// `<table>/_latest`, `<table>/_versions/<file>`, `<table>/data/<file>` or
+/// `<table>/index/<segment>/<file>`: what a reader of the table opens,
+/// its indexes included, so a remote dataset searches through them.
 fn is_table_file(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     let plain = |p: &str| !p.is_empty() && p != "." && p != ".." && !p.contains('\\');
     deeplake_client::check_table_name(parts[0]).is_ok()
         && parts.iter().all(|p| plain(p))
-        && matches!(parts[1..], ["_latest"] | ["_versions" | "data", _])
+        && matches!(
+            parts[1..],
+            ["_latest"] | ["_versions" | "data", _] | ["index", _, _]
+        )
 }
 
 fn satisfiable(r: &object_store::GetRange, size: u64) -> bool {

@@ -947,3 +947,106 @@ fn the_rust_client_speaks_to_the_server() {
     assert_eq!(err.class(), "ManagedServiceError");
     assert!(err.message().starts_with("API request failed: "), "{err}");
 }
+
+/// What an operator sets on the command line holds: the JWT secret from
+/// `--jwt-secret-file` (the environment's is then not accepted), no
+/// workspace made on first use under `--no-auto-workspaces` until
+/// `deeplake workspace create` makes it, and a file range past the end
+/// answered 416.
+#[test]
+fn operator_settings_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let secret_file = dir.path().join("jwt-secret");
+    let file_secret = "file-secret-0123456789abcdef0123456789abcdef";
+    std::fs::write(&secret_file, file_secret).unwrap();
+    let server = serve(
+        &root,
+        &[
+            "--jwt-secret-file",
+            secret_file.to_str().unwrap(),
+            "--no-auto-workspaces",
+        ],
+    );
+    let http = Http::new();
+    let signed = Secret::new(file_secret)
+        .unwrap()
+        .sign(&new_claims(Some("acme"), Some("alice"), None, 3600, now()))
+        .unwrap();
+    let tok = Some(signed.as_str());
+    let from_env = token(&["--org", "acme", "--user", "alice"]);
+    assert_eq!(http.get(&server.url("/me"), Some(&from_env)).status, 401);
+    assert_eq!(http.get(&server.url("/me"), tok).status, 200);
+
+    let create = || {
+        let body = json!({"table_name": "t", "table_schema": {"id": "BIGINT"}});
+        http.post(&server.url("/workspaces/ws1/tables"), tok, body)
+    };
+    let r = create();
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(error_of(&r).contains("Workspace 'ws1' not found"), "{}", r.body);
+    let out = bin()
+        .args(["workspace", "create", "--org", "acme", "--root"])
+        .arg(&root)
+        .arg("ws1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created workspace ws1 in org acme"));
+    let again = bin()
+        .args(["workspace", "create", "--org", "acme", "--root"])
+        .arg(&root)
+        .arg("ws1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists already"));
+    assert_eq!(create().status, 201);
+    // Another org's workspace of the same name was not made.
+    let other = Secret::new(file_secret)
+        .unwrap()
+        .sign(&new_claims(Some("beta"), Some("bob"), None, 3600, now()))
+        .unwrap();
+    let body = json!({"table_name": "t", "table_schema": {"id": "BIGINT"}});
+    let r = http.post(&server.url("/workspaces/ws1/tables"), Some(&other), body);
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    let q = json!({"query": "INSERT INTO t (id) VALUES (1), (2)"});
+    assert_eq!(http.post(&server.url("/workspaces/ws1/tables/query"), tok, q).status, 200);
+    let latest = server.url("/workspaces/ws1/files/t/_latest");
+    let r = http.send("GET", &latest, tok, None, &[("Range", "bytes=0-0")]);
+    assert_eq!(r.status, 206);
+    let r = http.send("GET", &latest, tok, None, &[("Range", "bytes=1000000-")]);
+    assert_eq!(r.status, 416, "{}", String::from_utf8_lossy(&r.bytes));
+}
+
+/// Readiness says whether the storage answers, within a probe's time: a
+/// root on an object store nobody listens for is a 503, not a hang.
+#[test]
+fn ready_is_503_while_the_storage_does_not_answer() {
+    // A loopback port with nothing behind it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let server = Served::start_with(
+        Path::new(env!("CARGO_BIN_EXE_deeplake")),
+        Path::new("s3://nobody/root"),
+        SECRET,
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "none"),
+            ("AWS_SECRET_ACCESS_KEY", "none"),
+        ],
+    )
+    .unwrap();
+    let http = Http::new();
+    assert_eq!(http.get(&server.url("/health"), None).status, 200);
+    let r = http.get(&server.url("/ready"), None);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(error_of(&r).contains("storage is not reachable"), "{}", r.body);
+}
