@@ -95,13 +95,23 @@ def test_open_table_reads_through_the_server(server, monkeypatch):
 
     loader = DataLoader(ds.pytorch(columns=["id"]), batch_size=256, num_workers=2)
     assert sorted(int(i) for b in loader for i in b["id"]) == list(range(n))
+    # Its indexes are read through the server too: a top-k over the
+    # dataset's own engine searches the vector index.
+    c.create_index("reads", "embedding")
+    ds = c.open_table("reads")
+    top = ds.query("SELECT id, embedding <#> $1 AS score ORDER BY score DESC LIMIT 5", [emb[7].tolist()])
+    assert int(top.to_pandas()["id"][0]) == 7
+    plan = ds.query("EXPLAIN SELECT id, embedding <#> $1 AS score FROM reads ORDER BY score DESC LIMIT 5",
+                    [emb[7].tolist()]).to_pandas()
+    assert any("index idx_reads_embedding (clustered)" in p for p in plan["plan"]), plan
     # The endpoint serves table files of the caller's workspace, ranges
     # included, and nothing else.
     manifest = "/workspaces/ws/files/reads/_latest"
     req = urllib.request.Request(server.url + manifest, headers={"Authorization": f"Bearer {tok}", "Range": "bytes=0-0"})
     with urllib.request.urlopen(req, timeout=30) as r:
         assert r.status == 206 and r.headers["Content-Range"].startswith("bytes 0-0/")
-    for path in ["reads/../../x", "_workspace.json", "reads/secret.txt", "reads/data/..%2F..%2Fx"]:
+    for path in ["reads/../../x", "_workspace.json", "reads/secret.txt", "reads/data/..%2F..%2Fx",
+                 "reads/index/x", "reads/index/../../x/y"]:
         assert _http(server, "GET", f"/workspaces/ws/files/{path}", tok)[0] in (400, 404), path
     assert _http(server, "GET", manifest, server.token(org()))[0] == 404
     assert _http(server, "GET", manifest, "forged")[0] == 401
@@ -266,3 +276,26 @@ def test_an_upload_stopped_by_the_client_commits_nothing_more(remote):
     assert remote.query("SELECT count(*) AS n FROM cut")[0]["n"] == n
     remote.ingest("cut", {"n": np.arange(5000) + 7}, mode="overwrite")
     assert remote.query("SELECT min(n) AS lo, count(*) AS c FROM cut") == [{"lo": 7, "c": 5000}]
+
+
+def test_a_format_object_and_tensorflow_in_remote_mode(remote):
+    # A user's format object streams through the server like columns do,
+    # and the remote table feeds TensorFlow as an embedded one does.
+    class Squares:
+        def schema(self):
+            return {"v": "EMBEDDING(2)"}
+
+        def normalize(self):
+            for start in range(0, 500, 100):
+                ns = list(range(start, start + 100))
+                yield {"n": ns, "v": [[float(i), float(i * i)] for i in ns]}
+
+    assert remote.ingest("squares", format=Squares())["row_count"] == 500
+    assert remote.describe_table("squares")["v"]["type"] == "EMBEDDING(2)"
+    import tensorflow as tf
+
+    batches = list(remote.open_table("squares").tensorflow(columns=["n", "v"]).batch(128))
+    assert [int(b["n"].shape[0]) for b in batches] == [128, 128, 128, 116]
+    assert batches[1]["v"].dtype == tf.float32
+    assert batches[1]["v"][3].numpy().tolist() == [131.0, 131.0**2]
+    assert int(batches[3]["n"][-1]) == 499

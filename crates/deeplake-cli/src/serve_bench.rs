@@ -4,8 +4,11 @@
 //!
 //! Figures: ingest rows/s (remote against embedded, best of rounds in
 //! alternating order), point query and top-10 vector query round trips
-//! (p50, p99, and the server's overhead over the embedded call), and
-//! throughput with concurrent clients for a bounded time, counting errors.
+//! (p50, p99, and the server's overhead over the embedded call),
+//! throughput with concurrent clients for a bounded time, counting errors,
+//! and the p99 of `/health` and of a point query while 4 clients run
+//! statements that compute until their deadline, next to the same server
+//! idle.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -246,5 +249,72 @@ pub fn run(root: &Path, rows: usize, queries: usize, clients: usize, secs: f64) 
         true,
     );
     println!("serve {clients} clients errors: {rerr} remote, {eerr} embedded ({secs:.0} s each)");
+
+    // Responsiveness while heavy statements run: point queries and health
+    // checks against the same server idle, then while 4 clients keep
+    // running a cross join to its 2 s deadline.
+    let addr = url.trim_start_matches("http://").to_string();
+    let idle_health = health_timings(&addr, queries)?;
+    let idle_point = timings(&remote, point, queries, &mut ids)?;
+    let stop = AtomicBool::new(false);
+    let (loaded_health, loaded_point) = std::thread::scope(|s| -> Result<_> {
+        for _ in 0..HEAVY {
+            let c = Client::new(Some(&token), Some("ws"), Some(&url))?;
+            let stop = &stop;
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = c.query_within(HEAVY_SQL, &[], Some(Duration::from_secs(2)));
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let measured = health_timings(&addr, queries)
+            .and_then(|h| Ok((h, timings(&remote, point, queries, &mut ids)?)));
+        stop.store(true, Ordering::Relaxed);
+        measured
+    })?;
+    for (what, loaded, idle) in [
+        ("/health", &loaded_health, &idle_health),
+        ("point query", &loaded_point, &idle_point),
+    ] {
+        line(
+            &format!("serve {what} p99 under {HEAVY} heavy statements, ms"),
+            percentile(loaded, 0.99),
+            "ms",
+            Some(("idle", percentile(idle, 0.99))),
+            false,
+        );
+    }
     Ok(())
+}
+
+/// Clients running [`HEAVY_SQL`] at once in the responsiveness figure.
+const HEAVY: usize = 4;
+/// A statement that computes until its deadline.
+const HEAVY_SQL: &str = "SELECT sum(a.id * b.id) FROM bench a, bench b";
+
+/// Round trips of `count` `GET /health` requests to `addr`, in
+/// milliseconds, sorted: plain HTTP/1.1 over a fresh connection each, as
+/// a load balancer's probe makes them.
+fn health_timings(addr: &str, count: usize) -> Result<Vec<f64>> {
+    use std::io::{Read, Write};
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let t = Instant::now();
+        let mut conn = std::net::TcpStream::connect(addr)?;
+        conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply)?;
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+        if !reply.starts_with(b"HTTP/1.1 200") {
+            return Err(format!(
+                "/health answered {}",
+                String::from_utf8_lossy(&reply[..reply.len().min(40)])
+            )
+            .into());
+        }
+    }
+    out.sort_by(f64::total_cmp);
+    Ok(out)
 }

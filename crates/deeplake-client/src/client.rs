@@ -5,25 +5,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::collections::HashMap;
-
-use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use deeplake_sql::Engine;
-use deeplake_storage::{Location, Table};
+use deeplake_ingest::{Cancel, FileOptions};
+use deeplake_storage::{Location, WriteOptions};
+use deeplake_types::{Column, SpecType};
 
 use crate::dataset::Dataset;
-use crate::error::{ClientError, ErrorKind, Result};
-use crate::ingest::{batch_columns, parse_schema, prepare, Against, Mode};
+use crate::error::{ClientError, Result};
+use crate::ingest::{parse_schema, prepare, Against, Mode};
 use crate::remote::Remote;
 use crate::runtime::{block, Io};
-use crate::sink::Progress;
-use crate::sink::{schema_of, RemoteWriter, Sink};
+use crate::sink::{Ingesting, Progress};
+use crate::tables::Tables;
 use crate::token::org_of;
-use crate::workspace::{check_table_name, ingest_failure, TableInfo, Workspace};
-use deeplake_ingest::{Cancel, FileOptions};
-use deeplake_storage::WriteOptions;
-use deeplake_types::{Column, SpecType};
+use crate::workspace::{check_table_name, TableInfo, Workspace};
 
 /// Org used when no token is given in embedded mode.
 pub const LOCAL_ORG: &str = "local";
@@ -77,76 +72,14 @@ pub struct IngestResult {
     pub skipped: u64,
 }
 
-/// Where a client's tables are.
-pub(crate) enum Backend {
-    /// In this process, over a storage root.
-    Embedded(Arc<Workspace>),
-    /// On a server.
-    Remote(Arc<Remote>),
-}
-
-/// The blocking client: a backend and the runtime its calls run on.
+/// The blocking client: where its tables are (see [`Tables`]) and the
+/// runtime its calls run on.
 pub struct Client {
-    pub(crate) backend: Backend,
+    pub(crate) tables: Arc<dyn Tables>,
+    /// The workspace when it is in this process.
+    embedded: Option<Arc<Workspace>>,
     workspace: String,
     pub(crate) rt: Arc<Io>,
-}
-
-/// One ingest's way into a table, whatever its source (columns, files,
-/// a format): the table opened for it (created at the first batch's
-/// schema when missing), every batch typed to what the table takes, and
-/// its end: the result, or the error with a table this call created
-/// dropped again.
-pub(crate) struct Ingesting<'p> {
-    table: String,
-    /// This call creates the table (and drops it on failure).
-    created: bool,
-    /// The schema rows must have: the table's own when appending, else
-    /// the first batch's.
-    write_schema: SchemaRef,
-    /// The write appends to a table that existed before it.
-    appending: bool,
-    sink: Sink<'p>,
-}
-
-impl Ingesting<'_> {
-    /// What batches are checked against, for the wording of a mismatch.
-    fn against(&self) -> Against<'_> {
-        match self.appending {
-            true => Against::Table(&self.write_schema),
-            false => Against::FirstBatch(&self.write_schema),
-        }
-    }
-
-    /// Pushes a typed batch, typed again to the write's schema when its
-    /// own differs (an append, or a table another writer created first).
-    pub fn push_batch(&mut self, rt: &Io, batch: RecordBatch) -> Result<()> {
-        let batch = match batch.schema() == self.write_schema {
-            true => batch,
-            false => prepare(
-                batch_columns(&batch),
-                &HashMap::new(),
-                self.against(),
-                &self.table,
-            )?,
-        };
-        block(rt, self.sink.push(&batch))
-    }
-
-    /// Types raw columns to the write's schema and pushes them.
-    pub fn push_columns(
-        &mut self,
-        rt: &Io,
-        columns: Vec<(String, Column)>,
-        hints: &HashMap<String, SpecType>,
-    ) -> Result<()> {
-        let batch = prepare(columns, hints, self.against(), &self.table)?;
-        block(rt, self.sink.push(&batch))
-    }
-
-    pub fn set_total(&mut self, total: i64) {
-        self.sink.set_total(total);
-    }
 }
 
 /// The per-user default root: `$XDG_DATA_HOME/deeplake`, else `~/.local/share/deeplake`.
@@ -212,7 +145,8 @@ impl Client {
                 }
                 let remote = block(&rt, Remote::connect(url, &token, &workspace))?;
                 return Ok(Client {
-                    backend: Backend::Remote(Arc::new(remote)),
+                    tables: Arc::new(remote),
+                    embedded: None,
                     workspace,
                     rt,
                 });
@@ -235,9 +169,10 @@ impl Client {
             ClientError::workspace(format!("Workspace '{workspace}' is not accessible: {e}"))
                 .with_source(e)
         })?;
-        let ws = Workspace::new(&location, &root, &org, &workspace)?;
+        let ws = Arc::new(Workspace::new(&location, &root, &org, &workspace)?);
         Ok(Client {
-            backend: Backend::Embedded(Arc::new(ws)),
+            tables: ws.clone(),
+            embedded: Some(ws),
             workspace,
             rt,
         })
@@ -245,22 +180,16 @@ impl Client {
 
     /// The async workspace below an embedded client (`None` when remote).
     pub fn embedded(&self) -> Option<&Arc<Workspace>> {
-        match &self.backend {
-            Backend::Embedded(ws) => Some(ws),
-            Backend::Remote(_) => None,
-        }
+        self.embedded.as_ref()
     }
 
     /// True when the tables are on a server.
     pub fn is_remote(&self) -> bool {
-        matches!(self.backend, Backend::Remote(_))
+        self.embedded.is_none()
     }
 
     pub fn org_id(&self) -> &str {
-        match &self.backend {
-            Backend::Embedded(ws) => ws.org(),
-            Backend::Remote(r) => r.org(),
-        }
+        self.tables.org()
     }
     pub fn workspace_id(&self) -> &str {
         &self.workspace
@@ -268,10 +197,7 @@ impl Client {
     /// Root of table storage (what `SHOW deeplake.root_path` reports), or
     /// the server's URL.
     pub fn root_path(&self) -> &str {
-        match &self.backend {
-            Backend::Embedded(ws) => ws.root(),
-            Backend::Remote(r) => r.base(),
-        }
+        self.tables.root_path()
     }
 
     pub(crate) fn check_table_name(name: &str) -> Result<()> {
@@ -280,103 +206,41 @@ impl Client {
 
     /// Where a table's files live (embedded), or its URL on the server.
     pub fn dataset_path(&self, table: &str) -> String {
-        match &self.backend {
-            Backend::Embedded(ws) => ws.dataset_path(table),
-            Backend::Remote(r) => {
-                format!("{}/workspaces/{}/tables/{table}", r.base(), self.workspace)
-            }
-        }
+        self.tables.dataset_path(table)
     }
 
     /// Names of the workspace's tables, sorted.
     pub fn list_tables(&self) -> Result<Vec<String>> {
-        match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.list_tables()),
-            Backend::Remote(r) => block(&self.rt, r.list_tables()),
-        }
+        block(&self.rt, self.tables.list_tables())
     }
 
     /// Drops a table; a missing one is an error only when `if_exists` is false.
     pub fn drop_table(&self, name: &str, if_exists: bool) -> Result<()> {
         Self::check_table_name(name)?;
-        match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.drop_table(name, if_exists)),
-            Backend::Remote(r) => block(&self.rt, r.drop_table(name, if_exists)),
-        }
+        block(&self.rt, self.tables.drop_table(name, if_exists))
     }
 
     /// Creates an empty table with `columns` (the reference's `create_table`).
     pub fn create_table(&self, name: &str, columns: &[(String, SpecType)]) -> Result<()> {
         Self::check_table_name(name)?;
-        match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.create_table(name, columns)).map(|_| ()),
-            Backend::Remote(r) => block(&self.rt, r.create_table(name, columns)),
-        }
+        block(&self.rt, self.tables.create_table(name, columns))
     }
 
     /// A table's columns, row count and version.
     pub fn describe_table(&self, name: &str) -> Result<TableInfo> {
         Self::check_table_name(name)?;
-        match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.describe(name)),
-            Backend::Remote(r) => {
-                block(&self.rt, r.describe(name))?.ok_or_else(|| ClientError::table_missing(name))
-            }
-        }
+        block(&self.rt, self.tables.describe(name))
     }
 
-    /// Opens a table for direct reads (training, batch iteration). A remote
-    /// table is read straight from the storage the server names when this
-    /// machine can reach it (a shared directory, or object storage with
-    /// this process's credentials), else through the server's read-only
-    /// file endpoint; `DEEPLAKE_DIRECT_READS=0` always takes the server.
+    /// Opens a table for direct reads (training, batch iteration); see
+    /// [`Tables::open_dataset`] for where a remote one is read from.
     pub fn open_table(&self, name: &str) -> Result<Dataset> {
         Self::check_table_name(name)?;
-        match &self.backend {
-            Backend::Embedded(ws) => {
-                let table = block(&self.rt, ws.open_table(name))?;
-                Ok(Dataset::new(table, self.rt.clone(), ws.engine().clone()))
-            }
-            Backend::Remote(r) => {
-                if block(&self.rt, r.describe(name))?.is_none() {
-                    return Err(ClientError::table_missing(name));
-                }
-                let path = block(&self.rt, r.storage_path())?;
-                let (location, table) = match block(&self.rt, direct(&path, name)) {
-                    Some(opened) => opened,
-                    None => {
-                        let files = r.files()?;
-                        let table = block(&self.rt, files.open_table(name)).map_err(|e| {
-                            ClientError::table(format!(
-                                "Table '{name}' could not be read through the server: {e}"
-                            ))
-                            .with_kind(ErrorKind::Unavailable)
-                        })?;
-                        (files, table)
-                    }
-                };
-                let engine = Engine::new(location, &self.workspace, &path);
-                Ok(Dataset::new(table, self.rt.clone(), Arc::new(engine)))
-            }
-        }
-    }
-
-    /// The schema of an existing table, for rows appended to it.
-    fn existing_schema(&self, table: &str) -> Result<SchemaRef> {
-        match &self.backend {
-            Backend::Embedded(ws) => Ok(block(&self.rt, ws.open_table(table))?.schema()),
-            Backend::Remote(r) => match block(&self.rt, r.describe(table))? {
-                Some(info) => schema_of(&info),
-                None => Err(ClientError::table_missing(table)),
-            },
-        }
-    }
-
-    fn table_exists(&self, table: &str) -> Result<bool> {
-        match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.table_exists(table)),
-            Backend::Remote(r) => Ok(block(&self.rt, r.describe(table))?.is_some()),
-        }
+        let rt = self.rt.clone();
+        block(
+            &self.rt,
+            self.tables.open_dataset(name, &self.workspace, rt),
+        )
     }
 
     /// Starts an ingest into `table` (created at the first write, with
@@ -393,35 +257,11 @@ impl Client {
         progress: Option<Progress<'p>>,
         cancel: &Cancel,
     ) -> Result<Ingesting<'p>> {
-        let mut ingesting = match &self.backend {
-            Backend::Embedded(ws) => {
-                let target = block(&self.rt, ws.open_for_write(table, mode, schema))?;
-                Ingesting {
-                    table: table.to_string(),
-                    created: target.created,
-                    write_schema: target.write_schema(schema),
-                    appending: target.append,
-                    sink: Sink::Local(target.writer(schema, write, total, progress)?),
-                }
-            }
-            Backend::Remote(r) => {
-                let info = block(&self.rt, r.describe(table))?;
-                let (created, first_mode, write_schema) = match (info, mode) {
-                    (Some(_), Mode::Create) => return Err(ClientError::table_exists(table)),
-                    (Some(info), Mode::Append) => (false, Mode::Append, schema_of(&info)?),
-                    (Some(_), Mode::Overwrite) => (false, Mode::Overwrite, schema.clone()),
-                    (None, _) => (true, Mode::Create, schema.clone()),
-                };
-                let w = RemoteWriter::new(r, table, first_mode, write, total, progress)?;
-                Ingesting {
-                    table: table.to_string(),
-                    created,
-                    appending: first_mode == Mode::Append,
-                    write_schema,
-                    sink: Sink::Remote(w),
-                }
-            }
-        };
+        let mut ingesting = block(
+            &self.rt,
+            self.tables
+                .start_ingest(table, mode, schema, write, total, progress),
+        )?;
         ingesting.sink.set_cancel(cancel.clone());
         Ok(ingesting)
     }
@@ -489,14 +329,14 @@ impl Client {
         if hints.values().any(|t| *t == SpecType::File) {
             return self.ingest_files(table, data, hints, opts);
         }
-        let exists = self.table_exists(table)?;
+        let exists = block(&self.rt, self.tables.table_exists(table))?;
         if exists && opts.mode == Mode::Create {
             return Err(ClientError::table_exists(table));
         }
         // Appending data is typed to the table's columns; a table another
         // writer creates meanwhile is retyped to below.
         let existing = match (exists, opts.mode) {
-            (true, Mode::Append) => Some(self.existing_schema(table)?),
+            (true, Mode::Append) => Some(block(&self.rt, self.tables.table_schema(table))?),
             _ => None,
         };
         let against = existing.as_deref().map_or(Against::Nothing, Against::Table);
@@ -541,41 +381,8 @@ impl Client {
             sink,
             ..
         } = ingesting;
-        let table = table.as_str();
         let written = block(&self.rt, sink.end(pushed));
-        let n = match &self.backend {
-            Backend::Embedded(ws) => block(&self.rt, ws.conclude(table, created, written))?,
-            Backend::Remote(r) => match written {
-                Ok(n) => n,
-                Err(e) => {
-                    if created {
-                        // Best effort, as locally.
-                        if let Err(cleanup) = block(&self.rt, r.drop_table(table, true)) {
-                            tracing::warn!(
-                                table,
-                                error = %cleanup,
-                                "could not drop the table a failed remote ingest created"
-                            );
-                        }
-                    }
-                    return Err(ingest_failure(e));
-                }
-            },
-        };
-        Ok(self.result(table, n, skipped))
+        let n = block(&self.rt, self.tables.end_ingest(&table, created, written))?;
+        Ok(self.result(&table, n, skipped))
     }
-}
-
-/// The table opened on the storage a server names, when this process can
-/// reach it and direct reads are not turned off.
-async fn direct(path: &str, name: &str) -> Option<(Location, Table)> {
-    if std::env::var("DEEPLAKE_DIRECT_READS").is_ok_and(|v| v == "0") {
-        return None;
-    }
-    if !path.contains("://") && !std::path::Path::new(path).is_dir() {
-        return None;
-    }
-    let location = Location::from_root(path).ok()?;
-    let table = location.open_table(name).await.ok()?;
-    Some((location, table))
 }

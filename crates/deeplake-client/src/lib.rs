@@ -22,6 +22,7 @@ mod remote;
 mod runtime;
 mod sink;
 mod sources;
+mod tables;
 mod token;
 mod workspace;
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use deeplake_sql::{rows, Deadline, QueryOutput, Row, Select, SqlError};
 use deeplake_types::Value;
 
-use crate::client::{Backend, Client};
+use crate::client::Client;
 use crate::error::{ClientError, ErrorKind, Result};
-use crate::runtime::{block, cancelled, run_stoppable, Stopped};
+use crate::runtime::{run_stoppable, Stopped};
 use crate::Cancel;
 
 impl Client {
@@ -68,23 +68,16 @@ impl Client {
         timeout: Option<Duration>,
         cancel: &Cancel,
     ) -> Result<QueryOutput> {
-        let ws = match &self.backend {
-            Backend::Embedded(ws) => ws.clone(),
-            Backend::Remote(r) => {
-                return block(&self.rt, async {
-                    tokio::select! {
-                        out = r.query_arrow(sql, params, timeout) => out,
-                        () = cancelled(cancel) => Err(ClientError::query_cancelled()),
-                    }
-                })
-            }
-        };
-        // One deadline: the engine stops the statement at it, and this
-        // thread stops waiting at it even while every worker computes.
+        // One deadline: the engine (or the server) stops the statement at
+        // it, and this thread stops waiting at it (plus the time an answer
+        // takes to come back) even while every worker computes.
         let deadline = timeout.map(Deadline::after);
-        let (sql, params) = (sql.to_string(), params.to_vec());
-        let statement = async move { ws.query(&sql, &params, deadline).await };
-        match run_stoppable(&self.rt, statement, deadline.map(|d| d.at), cancel) {
+        let wait = deadline.map(|d| d.at + self.tables.answer_slack());
+        let statement = self
+            .tables
+            .clone()
+            .query_arrow(sql.to_string(), params.to_vec(), deadline);
+        match run_stoppable(&self.rt, statement, wait, cancel) {
             Ok(out) => out,
             Err(Stopped::Cancelled) => Err(ClientError::query_cancelled()),
             Err(Stopped::Deadline) => {

@@ -26,7 +26,7 @@ use crate::ipc::{read_stream, Encoder, ARROW_STREAM};
 use crate::workspace::{ColumnInfo, TableInfo};
 
 /// What a request may take beyond its statement's own time budget.
-const SLACK: Duration = Duration::from_secs(30);
+pub(crate) const SLACK: Duration = Duration::from_secs(30);
 /// The reference's default request timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -196,6 +196,9 @@ impl Remote {
 
     pub fn org(&self) -> &str {
         &self.org
+    }
+    pub fn workspace(&self) -> &str {
+        &self.workspace
     }
     pub fn base(&self) -> &str {
         &self.base

@@ -64,13 +64,6 @@ where
 /// How often a blocking wait looks at a [`Cancel`].
 pub const CANCEL_POLL: Duration = Duration::from_millis(20);
 
-/// Completes once `cancel` is raised, to race a future against it.
-pub async fn cancelled(cancel: &Cancel) {
-    while !cancel.is_cancelled() {
-        tokio::time::sleep(CANCEL_POLL).await;
-    }
-}
-
 /// Why [`run_stoppable`] returned without the future's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {

@@ -7,17 +7,20 @@
 //! done); an ingest stopped on this side breaks the stream off, and the
 //! server commits nothing more of it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
+use deeplake_types::{Column, SpecType};
 
 use deeplake_ingest::Cancel;
 use deeplake_storage::{Cadence, TableWriter, WriteOptions};
 
 use crate::error::{ClientError, Result};
-use crate::ingest::Mode;
+use crate::ingest::{batch_columns, prepare, Against, Mode};
 use crate::remote::{Remote, Upload};
+use crate::runtime::{block, Io};
 use crate::workspace::TableInfo;
 
 /// Progress callback: `(rows_written, total)`, total `-1` when unknown. An
@@ -31,6 +34,63 @@ pub(crate) fn writer_progress(p: Option<Progress<'_>>) -> Option<deeplake_storag
     p.map(|p| -> deeplake_storage::Progress<'_> {
         Box::new(move |done, total| p(done, total).map_err(|e| e.into()))
     })
+}
+
+/// One ingest's way into a table, whatever its source (columns, files,
+/// a format): the table opened for it (created at the first batch's
+/// schema when missing), every batch typed to what the table takes, and
+/// its end: the result, or the error with a table this call created
+/// dropped again.
+pub(crate) struct Ingesting<'p> {
+    pub table: String,
+    /// This call creates the table (and drops it on failure).
+    pub created: bool,
+    /// The schema rows must have: the table's own when appending, else
+    /// the first batch's.
+    pub write_schema: SchemaRef,
+    /// The write appends to a table that existed before it.
+    pub appending: bool,
+    pub sink: Sink<'p>,
+}
+
+impl Ingesting<'_> {
+    /// What batches are checked against, for the wording of a mismatch.
+    fn against(&self) -> Against<'_> {
+        match self.appending {
+            true => Against::Table(&self.write_schema),
+            false => Against::FirstBatch(&self.write_schema),
+        }
+    }
+
+    /// Pushes a typed batch, typed again to the write's schema when its
+    /// own differs (an append, or a table another writer created first).
+    pub fn push_batch(&mut self, rt: &Io, batch: RecordBatch) -> Result<()> {
+        let batch = match batch.schema() == self.write_schema {
+            true => batch,
+            false => prepare(
+                batch_columns(&batch),
+                &HashMap::new(),
+                self.against(),
+                &self.table,
+            )?,
+        };
+        block(rt, self.sink.push(&batch))
+    }
+
+    /// Types raw columns to the write's schema and pushes them.
+    pub fn push_columns(
+        &mut self,
+        rt: &Io,
+        columns: Vec<(String, Column)>,
+        hints: &HashMap<String, SpecType>,
+    ) -> Result<()> {
+        let batch = prepare(columns, hints, self.against(), &self.table)?;
+        block(rt, self.sink.push(&batch))
+    }
+
+    pub fn set_total(&mut self, total: i64) {
+        self.sink.set_total(total);
+    }
 }
 
 pub enum Sink<'p> {
