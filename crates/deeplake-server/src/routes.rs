@@ -185,9 +185,12 @@ fn readwrite() -> String {
     "readwrite".into()
 }
 
-/// Storage credentials for direct reads and writes. This server hands out
-/// no keys of its own: it names the storage path and mode, and a client
-/// reads through the Arrow endpoints or with its own storage credentials.
+/// Storage access for direct reads and writes. This server issues no
+/// credentials (`creds` is empty: it holds no key it could scope to one
+/// workspace's prefix): it says where the prefix is, for a client with
+/// storage credentials of its own, and the path of its read-only file
+/// endpoint (`files_path`), which serves the same files to any caller of
+/// this org.
 async fn credentials(
     AxState(state): AxState<State>,
     caller: Caller,
@@ -205,11 +208,38 @@ async fn credentials(
         )));
     }
     let ws = state.workspace(caller.org()?, &ws, false).await?;
+    let path = ws.storage_path();
     Ok(Json(json!({
         "creds": {},
         "mode": req.mode,
-        "storage_path": ws.storage_path(),
+        "storage": storage_of(&path),
+        "files_path": format!("/workspaces/{}/files/", ws.name()),
+        "storage_path": path,
     })))
+}
+
+/// Where a workspace's prefix is, as a client that reads it directly
+/// needs it: for S3 the bucket, the prefix and the endpoint and region
+/// this server uses (never its keys).
+fn storage_of(path: &str) -> Json_ {
+    let env = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    };
+    match path.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            json!({
+                "kind": "s3",
+                "bucket": bucket,
+                "prefix": prefix,
+                "endpoint": env(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]),
+                "region": env(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            })
+        }
+        None => json!({ "kind": "local", "path": path.trim_start_matches("file://") }),
+    }
 }
 
 async fn list_tables(

@@ -211,6 +211,13 @@ fn rest_api_paths_bodies_and_statuses() {
         json!({"mode": "read"}),
     );
     assert_eq!((r.status, r.body["mode"].clone()), (200, json!("read")));
+    // No keys: where the prefix is, and the server-proxied path.
+    assert_eq!(r.body["creds"], json!({}));
+    assert_eq!(
+        r.body["storage"],
+        json!({"kind": "local", "path": want.as_str()})
+    );
+    assert_eq!(r.body["files_path"], "/workspaces/ws1/files/");
     let r = http.post(
         &server.url("/workspaces/ws1/credentials/generate"),
         tok,
@@ -984,14 +991,22 @@ fn operator_settings_hold() {
     };
     let r = create();
     assert_eq!(r.status, 404, "{}", r.body);
-    assert!(error_of(&r).contains("Workspace 'ws1' not found"), "{}", r.body);
+    assert!(
+        error_of(&r).contains("Workspace 'ws1' not found"),
+        "{}",
+        r.body
+    );
     let out = bin()
         .args(["workspace", "create", "--org", "acme", "--root"])
         .arg(&root)
         .arg("ws1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created workspace ws1 in org acme"));
     let again = bin()
         .args(["workspace", "create", "--org", "acme", "--root"])
@@ -1011,7 +1026,11 @@ fn operator_settings_hold() {
     assert_eq!(r.status, 404, "{}", r.body);
 
     let q = json!({"query": "INSERT INTO t (id) VALUES (1), (2)"});
-    assert_eq!(http.post(&server.url("/workspaces/ws1/tables/query"), tok, q).status, 200);
+    assert_eq!(
+        http.post(&server.url("/workspaces/ws1/tables/query"), tok, q)
+            .status,
+        200
+    );
     let latest = server.url("/workspaces/ws1/files/t/_latest");
     let r = http.send("GET", &latest, tok, None, &[("Range", "bytes=0-0")]);
     assert_eq!(r.status, 206);
@@ -1048,5 +1067,9 @@ fn ready_is_503_while_the_storage_does_not_answer() {
     assert_eq!(http.get(&server.url("/health"), None).status, 200);
     let r = http.get(&server.url("/ready"), None);
     assert_eq!(r.status, 503, "{}", r.body);
-    assert!(error_of(&r).contains("storage is not reachable"), "{}", r.body);
+    assert!(
+        error_of(&r).contains("storage is not reachable"),
+        "{}",
+        r.body
+    );
 }
