@@ -87,6 +87,15 @@ def test_embedded_client_on_s3(s3_env, monkeypatch, token):
     # Time travel: the version before the append.
     assert len(ds.checkout(ds.version - 1)) == 3000
     assert ds[2999]["n"] == 2999
+    # An index on S3: built, caught up by an append, searched.
+    c.create_index("vecs", "embedding")
+    c.ingest("vecs", {"n": np.arange(3100, 3500), "embedding": emb[100:500]}, mode="append")
+    plan = c.query("EXPLAIN SELECT n, embedding <#> $1::float4[] AS s FROM vecs ORDER BY s DESC LIMIT 3", (q,))
+    text = " ".join(str(r["plan"]) for r in plan)
+    assert "index idx_vecs_embedding (clustered)" in text and ", 0 unindexed" in text, text
+    top = c.query("SELECT n, embedding <#> $1::float4[] AS s FROM vecs ORDER BY s DESC LIMIT 2", (q,))
+    assert sorted(r["n"] for r in top) == [5, 3005]
+    assert any("/testorg/ws/vecs/index/" in k for k in _objects(bucket, env, prefix))
     # A data file over 16 MiB goes up in parts (32 at once); every byte
     # comes back from a random read.
     blobs = [np.random.default_rng(i).bytes(3 << 20) for i in range(8)]
