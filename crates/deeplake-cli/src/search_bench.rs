@@ -110,6 +110,16 @@ pub(crate) fn our_topk(
     let sql = format!(
         "SELECT idx, embedding <#> $1::float4[] AS s FROM {table} ORDER BY s DESC LIMIT {K}"
     );
+    topk_sql(client, &sql, queries)
+}
+
+/// [`our_topk`] with the statement given: `sql` takes the query vector as
+/// `$1` and returns `idx` first.
+pub(crate) fn topk_sql(
+    client: &Client,
+    sql: &str,
+    queries: &Matrix,
+) -> BoxResult<(Vec<f64>, Vec<Vec<i64>>)> {
     let q = |i: usize| {
         Value::Floats(
             queries.data[i * queries.cols..(i + 1) * queries.cols]
@@ -118,9 +128,9 @@ pub(crate) fn our_topk(
                 .collect(),
         )
     };
-    client.query(&sql, &[q(0)])?; // warm the page cache
+    client.query(sql, &[q(0)])?; // warm the page cache
     let params: Vec<Vec<Value>> = (0..queries.rows).map(|i| vec![q(i)]).collect();
-    timed(client, &sql, &params)
+    timed(client, sql, &params)
 }
 
 /// Milliseconds of `sql` run once per parameter list, and the `idx`

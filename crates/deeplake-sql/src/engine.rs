@@ -15,7 +15,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateDefaults;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, ExplainStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
@@ -44,6 +44,7 @@ use crate::functions::hybrid::{vector_scores, HybridQuery, TopList};
 use crate::functions::sync::{SyncTable, SYNC_FUNCTION};
 use crate::functions::vector::VectorQuery;
 use crate::indexed::{top_k_search, TopKSearch, Wanted};
+use crate::planned::plan_searches;
 use crate::positions::select_positions;
 use crate::rewrite::{
     bind_params, relations, result_depth, rewrite, ScopeTable, Search, HYBRID_DEPTH_DEFAULT,
@@ -798,7 +799,9 @@ impl Engine {
         let mut restricted = HashMap::new();
         let mut index_note = None;
         let mut narrowed = None;
-        if let Some(search) = top_k_search(&stmt, &scope) {
+        let text_search = top_k_search(&stmt, &scope);
+        let searched = text_search.is_some();
+        if let Some(search) = text_search {
             if let Some(table) = opened.get(&search.table) {
                 if let Some((rows, note)) = self.index_rows(&search, table).await? {
                     let rows = Arc::new(rows);
@@ -851,10 +854,6 @@ impl Engine {
             .first()
             .filter(|_| pinned.positions)
             .map(Table::name);
-        let ctx = self
-            .session(&names, &opened, positions, &restricted, wants_info, udfs)
-            .await?;
-        let state = ctx.state();
         let mut statement = DFStatement::Statement(Box::new(stmt));
         let explaining = explain.is_some();
         if let Some(options) = explain {
@@ -863,7 +862,45 @@ impl Engine {
                 statement: Box::new(statement),
             });
         }
-        let plan = state.statement_to_plan(statement).await?;
+        let mut ctx = self
+            .session(
+                &names,
+                &opened,
+                positions,
+                &restricted,
+                wants_info,
+                udfs.clone(),
+            )
+            .await?;
+        let mut plan = ctx.state().statement_to_plan(statement.clone()).await?;
+        // A search the statement's text did not show (inside a CTE or a
+        // subquery) is found in the optimized plan; the statement is then
+        // planned again over the rows its index picked.
+        if !searched && restricted.is_empty() && !searches.is_empty() && positions.is_none() {
+            let mut notes = Vec::new();
+            let optimized = ctx.state().optimize(&plan)?;
+            let inner = match &optimized {
+                LogicalPlan::Explain(e) => e.plan.as_ref(),
+                LogicalPlan::Analyze(a) => a.input.as_ref(),
+                other => other,
+            };
+            for search in plan_searches(inner, &searches) {
+                let Some(table) = opened.get(&search.table) else {
+                    continue;
+                };
+                if let Some((rows, note)) = self.index_rows(&search, table).await? {
+                    restricted.insert(search.table.clone(), Arc::new(rows));
+                    notes.push(note);
+                }
+            }
+            if !notes.is_empty() {
+                index_note = Some(notes.join("; "));
+                ctx = self
+                    .session(&names, &opened, positions, &restricted, wants_info, udfs)
+                    .await?;
+                plan = ctx.state().statement_to_plan(statement).await?;
+            }
+        }
         SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_statements(false)

@@ -16,6 +16,7 @@ mod error;
 mod filtered;
 pub mod functions;
 mod indexed;
+mod planned;
 mod positions;
 mod provider;
 mod rewrite;

@@ -1194,3 +1194,60 @@ fn json_columns_take_an_inverted_index() {
     );
     assert_eq!(same("meta->>'kind' = 'k4'", false).len(), 428);
 }
+
+/// The same top-k reaches the index written directly, inside a CTE, as a
+/// subquery in FROM and as one side of a join: DataFusion's plan shows
+/// the search wherever the statement's text puts it. A table the
+/// statement reads elsewhere too is not narrowed (its other reader needs
+/// every row).
+#[test]
+fn a_top_k_inside_a_cte_or_a_subquery_uses_the_index() {
+    let (wn, _dir, c) = glosses(4000);
+    c.query(
+        "CREATE INDEX g_emb ON glosses USING deeplake_index (embedding)",
+        &[],
+    )
+    .unwrap();
+    c.query(
+        "CREATE INDEX g_text ON glosses USING deeplake_index (text)",
+        &[],
+    )
+    .unwrap();
+    let tags = vec![(
+        "tag".to_string(),
+        Column::Values((0..10).map(Value::Int).collect()),
+    )];
+    ingest(&c, "tags", tags, Mode::Create);
+    let q = wn.embedding(1234);
+    let direct = top(&c, TOP10, q);
+    let shapes = [
+        format!("WITH best AS ({TOP10}) SELECT idx, score FROM best ORDER BY score DESC"),
+        format!("SELECT idx, score FROM ({TOP10}) AS best ORDER BY score DESC"),
+        format!(
+            "SELECT b.idx, b.score FROM ({TOP10}) AS b JOIN tags t ON t.tag = 0 ORDER BY b.score DESC"
+        ),
+    ];
+    for sql in &shapes {
+        let plan = explain(&c, sql, q);
+        assert!(
+            plan.contains("index g_emb (clustered)") && plan.contains("candidate rows"),
+            "{sql}: {plan}"
+        );
+        assert_eq!(top(&c, sql, q), direct, "{sql}");
+    }
+    let words = "SELECT idx FROM glosses ORDER BY text <#> 'a small bird' DESC LIMIT 5";
+    let wrapped = format!("WITH w AS ({words}) SELECT idx FROM w");
+    let plan = plan_of(&c, &wrapped);
+    assert!(plan.contains("index g_text (bm25)"), "{plan}");
+    let mut a = ids(&c, words);
+    let mut b = ids(&c, &wrapped);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    // The table read twice: the scan answers (exactly).
+    let twice = "WITH best AS (SELECT x.idx, x.embedding <#> $1 AS score FROM glosses x ORDER BY score DESC LIMIT 10) \
+         SELECT best.idx, best.score FROM best JOIN glosses g ON g.idx = best.idx ORDER BY best.score DESC";
+    let plan = explain(&c, twice, q);
+    assert!(!plan.contains("candidate rows"), "{plan}");
+    assert_eq!(top(&c, twice, q)[0].0, 1234);
+}
