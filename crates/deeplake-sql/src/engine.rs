@@ -11,11 +11,15 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
 };
 use datafusion::common::format::ExplainStatementOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateDefaults;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::analyze::AnalyzeExec;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, ExplainStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
@@ -230,6 +234,25 @@ async fn guarded<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result
             Err(SqlError::internal(format!("internal error: {msg}")))
         }
     }
+}
+
+/// `plan` with every operator's output yielding to the scheduler on
+/// tokio's budget. A node that makes many batches from few (a cross join,
+/// a huge expression over a small input) would otherwise hold its worker
+/// until it ends: no other statement on that worker would run, and a
+/// statement past its deadline, whose tasks are aborted at their next
+/// yield, would compute on. EXPLAIN ANALYZE keeps its plan as it is, to
+/// show it unchanged.
+fn yielding(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    if plan.is::<AnalyzeExec>() {
+        return Ok(plan);
+    }
+    let wrapped = plan.transform_up(|node| {
+        Ok(Transformed::yes(
+            Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>
+        ))
+    })?;
+    Ok(wrapped.data)
 }
 
 impl Engine {
@@ -907,7 +930,9 @@ impl Engine {
             .verify_plan(&plan)?;
         let df = ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let mut batches = df.collect().await?;
+        let task = ctx.task_ctx();
+        let physical = yielding(df.create_physical_plan().await?)?;
+        let mut batches = datafusion::physical_plan::collect(physical, task).await?;
         if let (true, Some(note)) = (explaining, index_note) {
             // EXPLAIN says which index narrowed the scan, and how.
             let columns = (0..schema.fields().len())

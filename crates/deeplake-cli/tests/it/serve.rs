@@ -494,7 +494,7 @@ fn statement_failures_answer_with_their_kinds_status() {
                         tok,
                         json!({
                             "query": "SELECT sum(a.id * b.id + c.id) FROM big a, big b, big c",
-                            "timeout_ms": 3000,
+                            "timeout_ms": 6000,
                         }),
                     );
                     first_heavy_done.store(true, std::sync::atomic::Ordering::SeqCst);
