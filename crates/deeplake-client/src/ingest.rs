@@ -63,6 +63,15 @@ pub enum Against<'a> {
 }
 
 impl<'a> Against<'a> {
+    /// What a write's later batches are checked against: the table's
+    /// columns when it appends to one, else the write's first batch.
+    pub fn write(appending: bool, schema: &'a Schema) -> Against<'a> {
+        match appending {
+            true => Against::Table(schema),
+            false => Against::FirstBatch(schema),
+        }
+    }
+
     fn schema(self) -> Option<&'a Schema> {
         match self {
             Against::Nothing => None,

@@ -56,10 +56,7 @@ pub(crate) struct Ingesting<'p> {
 impl Ingesting<'_> {
     /// What batches are checked against, for the wording of a mismatch.
     fn against(&self) -> Against<'_> {
-        match self.appending {
-            true => Against::Table(&self.write_schema),
-            false => Against::FirstBatch(&self.write_schema),
-        }
+        Against::write(self.appending, &self.write_schema)
     }
 
     /// Pushes a typed batch, typed again to the write's schema when its

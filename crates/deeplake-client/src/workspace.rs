@@ -415,10 +415,7 @@ impl Workspace {
             let mut w = target.writer(&schema, opts, -1, None)?;
             // The table another writer created meanwhile, when it did.
             let write_schema = target.write_schema(&schema);
-            let against = match target.append {
-                true => Against::Table(&write_schema),
-                false => Against::FirstBatch(&write_schema),
-            };
+            let against = Against::write(target.append, &write_schema);
             let retype = |b: RecordBatch| match b.schema() == write_schema {
                 true => Ok(b),
                 false => typed(b, against, table),

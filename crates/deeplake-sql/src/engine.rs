@@ -895,11 +895,15 @@ impl Engine {
                 udfs.clone(),
             )
             .await?;
-        let mut plan = ctx.state().statement_to_plan(statement.clone()).await?;
         // A search the statement's text did not show (inside a CTE or a
         // subquery) is found in the optimized plan; the statement is then
-        // planned again over the rows its index picked.
-        if !searched && restricted.is_empty() && !searches.is_empty() && positions.is_none() {
+        // planned again over the rows its index picked. Only such a
+        // statement keeps a copy to plan again.
+        let may_replan =
+            !searched && restricted.is_empty() && !searches.is_empty() && positions.is_none();
+        let again = may_replan.then(|| statement.clone());
+        let mut plan = ctx.state().statement_to_plan(statement).await?;
+        if let Some(statement) = again {
             let mut notes = Vec::new();
             let optimized = ctx.state().optimize(&plan)?;
             let inner = match &optimized {
